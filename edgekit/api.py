@@ -1,0 +1,117 @@
+"""The library API. The CLI only parses options and calls these functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.atomic import RECORD_NAME, atomic_output_dir, check_output_dir
+from edgekit.errors import InputError
+from edgekit.progress import Progress
+from edgekit.random_models import RANDOM_WEIGHTS_NOTE
+from edgekit.recipes import Recipe, resolve_recipe
+from edgekit.sources import DEFAULT_MODEL, ModelSource, resolve_source
+from edgekit.targets import get_target
+from edgekit.tasks import get_task
+
+DEFAULT_OUT_ROOT = Path("edgekit-out")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out_dir: Path
+    model_path: Path
+    record_path: Path
+    record: dict
+
+
+def default_out_dir(source: ModelSource, target: str) -> Path:
+    return DEFAULT_OUT_ROOT / f"{source.slug}-{target}"
+
+
+def plan_export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
+                recipe: Path | None = None, opset: int | None = None, atol: float | None = None,
+                max_length: int | None = None, samples: int | None = None) -> tuple[ModelSource, Recipe]:
+    """Resolve the source and the recipe and check them against each other; loads no weights."""
+    recipe_obj = resolve_recipe(target=target, recipe_path=recipe, task=task, overrides={
+        "export": {"opset": opset},
+        "validate": {"atol": atol, "max_length": max_length, "samples": samples},
+    })
+    get_target(recipe_obj.target)
+    if recipe_obj.task:
+        get_task(recipe_obj.task)
+    source = resolve_source(model)
+    limit = source.max_sequence_length()
+    if recipe_obj.validate.max_length > limit:
+        raise InputError(f"max length {recipe_obj.validate.max_length} exceeds the {limit} positions of "
+                         f"{model!r}; use --max-length {limit} or less")
+    return source, recipe_obj
+
+
+def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
+           out: Path | str | None = None, recipe: Path | None = None, opset: int | None = None,
+           atol: float | None = None, max_length: int | None = None, samples: int | None = None,
+           force: bool = False, quiet: bool = False) -> ExportResult:
+    """Build one artefact: run the recipe's passes and write the directory and its edgekit.json atomically."""
+    from edgekit.pipeline import BuildState, check_passes, run_passes
+    from edgekit.record import write_record
+    from edgekit.sources import load_model
+
+    source, recipe_obj = plan_export(model=model, target=target, task=task, recipe=recipe, opset=opset,
+                                     atol=atol, max_length=max_length, samples=samples)
+    check_passes(recipe_obj.passes)
+    target_obj = get_target(recipe_obj.target)
+    task_obj = get_task(recipe_obj.task) if recipe_obj.task else source.default_task()
+    out_dir = Path(out) if out else default_out_dir(source, target_obj.name)
+    check_output_dir(out_dir, force=force)  # fail before the slow model load
+    progress = Progress(quiet=quiet)
+    if source.random_weights:
+        progress.warn(RANDOM_WEIGHTS_NOTE)
+    with progress.step(f"loading {model} ({task_obj.name})"):
+        model_obj, tokenizer = load_model(source, task_obj)
+    with atomic_output_dir(out_dir, force=force) as work:
+        state = BuildState(source=source, task=task_obj, recipe=recipe_obj, work_dir=work, progress=progress,
+                           model=model_obj, tokenizer=tokenizer)
+        run_passes(state)
+        tokenizer.save_pretrained(str(work))
+        model_obj.config.to_json_file(str(work / "config.json"))
+        record = write_record(work, {
+            "random_weights": source.random_weights,
+            **({"warning": RANDOM_WEIGHTS_NOTE} if source.random_weights else {}),
+            "source": _source_record(source, model_obj),
+            "task": task_obj.name,
+            "target": {"name": target_obj.name, "runtime": target_obj.runtime, "precision": target_obj.precision,
+                       "isa": target_obj.isa, "reason": target_obj.reason},
+            "model_file": target_obj.model_file,
+            "recipe": recipe_obj.to_toml(),
+            **state.record,
+        })
+    return ExportResult(out_dir, out_dir / target_obj.model_file, out_dir / RECORD_NAME, record)
+
+
+def _source_record(source: ModelSource, model_obj) -> dict:
+    entry = {
+        "spec": source.spec,
+        "kind": source.kind,
+        "path": str(source.path) if source.path else None,
+        "model_type": source.config.get("model_type"),
+        "parameters": int(sum(p.numel() for p in model_obj.parameters())),
+        "random_weights": source.random_weights,
+    }
+    if source.random_weights:
+        entry["note"] = RANDOM_WEIGHTS_NOTE
+        entry["weights_sha256"] = _state_dict_hash(model_obj)
+    else:
+        entry["sha256"] = source.content_hash()
+    return entry
+
+
+def _state_dict_hash(model_obj) -> str:
+    """Random weights have no file: hash the tensors, so a record still pins exactly what was exported."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model_obj.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,107 @@
+"""Atomic output directories: build in a temp dir beside the target, rename into place at the end.
+
+An interrupted build leaves no half-written artefact, and edgekit never deletes a file it did not
+write: --force replaces a directory only when every file in it is listed in its edgekit.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from edgekit.errors import OutputDirError
+
+RECORD_NAME = "edgekit.json"
+TEMP_PREFIX = ".edgekit-tmp-"
+
+
+def files_written_by_edgekit(directory: Path) -> set[str] | None:
+    """Relative paths an existing edgekit.json says edgekit wrote there, or None if there is no record."""
+    try:
+        record = json.loads((directory / RECORD_NAME).read_text(encoding="utf-8"))
+        return set(record["files"]) | {RECORD_NAME}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_output_dir(out: Path, *, force: bool) -> None:
+    """Refuse, before any work starts, an output dir we may not fill."""
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"output path {str(out)!r} is a file, not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise OutputDirError(f"output directory {str(out)!r} exists and is not empty; "
+                                 "use --force to replace an earlier edgekit artefact, or choose another --out")
+        ours = files_written_by_edgekit(out)
+        present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()}
+        foreign = sorted(present - ours) if ours is not None else sorted(present)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise OutputDirError(f"--force refused: {str(out)!r} holds files edgekit did not write ({shown}); "
+                                 "move them away or choose another --out")
+    parent = _existing_ancestor(out.parent)
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputDirError(f"cannot write to {str(out)!r}: {str(parent)!r} is not a writable directory")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+@contextmanager
+def atomic_output_dir(out: Path, *, force: bool) -> Iterator[Path]:
+    """Yield a temp dir to build in; on success it becomes `out`, on any failure it is removed."""
+    check_output_dir(out, force=force)
+    created = _missing_ancestors(out.parent)
+    succeeded = False
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + out.name + "-", dir=out.parent))
+    except OSError as exc:
+        _remove_empty(created)
+        raise OutputDirError(f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+    try:
+        yield work
+        _replace(work, out)
+        succeeded = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # only our temp dir; gone already after a rename
+        if not succeeded:
+            _remove_empty(created)
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing  # deepest first
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Undo the parent directories a failed build created, if they are still empty."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
+def _replace(work: Path, out: Path) -> None:
+    if out.is_dir() and any(out.iterdir()):
+        # Every file here is ours (checked up front); move it aside so the swap is two renames.
+        old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + "old-", dir=out.parent))
+        os.replace(out, old / "previous")
+        os.replace(work, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if out.is_dir():
+            out.rmdir()  # empty: nothing to lose
+        os.replace(work, out)

@@ -1,0 +1,114 @@
+"""The command line: parses options and calls edgekit.api. Errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+from edgekit.targets import all_targets, target_names
+from edgekit.tasks import task_names
+
+
+class EdgekitGroup(click.Group):
+    """Turns every expected failure into `edgekit: error: ...` on one line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # kill: clean up temp dirs too
+        try:
+            result = super().main(args, prog_name or "edgekit", complete_var, standalone_mode=False, **extra)
+        except EdgekitError as exc:
+            click.echo(f"edgekit: error: {exc}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"edgekit: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            click.echo("edgekit: interrupted; no artefact was written", err=True)
+            sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else 0)
+        return result
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@click.group(cls=EdgekitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="edgekit", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Export, optimise, validate and measure DistilRoBERTa-family models for edge devices."""
+
+
+@cli.command()
+def targets() -> None:
+    """List the targets edgekit can build."""
+    width = max(len(t.name) for t in all_targets())
+    for target in all_targets():
+        click.echo(f"{target.name:<{width}}  {target.description}")
+
+
+@cli.command()
+@click.option("--model", "model", default="distilroberta-base", show_default=True,
+              help="Local checkpoint directory, hub id, or random:distilroberta-base / random:roberta-base.")
+@click.option("--target", default=None, metavar="TARGET",
+              help="One of: " + ", ".join(target_names()) + " (default onnx-fp32).")
+@click.option("--task", default=None, metavar="TASK",
+              help="One of: " + ", ".join(task_names()) + " (default: from the checkpoint's architectures).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output directory (default ./edgekit-out/<model>-<target>/).")
+@click.option("--recipe", type=click.Path(path_type=Path), default=None, help="A TOML recipe (see recipes/).")
+@click.option("--opset", type=int, default=None, help="ONNX opset (default 17).")
+@click.option("--atol", type=float, default=None, help="Max abs diff allowed against PyTorch (default 1e-4).")
+@click.option("--max-length", type=int, default=None, help="Longest tokenised validation text (default 128).")
+@click.option("--samples", type=int, default=None, help="Held-out texts to validate on (default 64).")
+@click.option("--force", is_flag=True, help="Replace an earlier edgekit artefact in --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--print-recipe", is_flag=True, help="Print the resolved recipe and exit without building.")
+def export(model, target, task, out, recipe, opset, atol, max_length, samples, force, quiet, print_recipe) -> None:
+    """Export a model to a validated artefact for a target."""
+    from edgekit import api
+
+    options = dict(model=model, target=target, task=task, recipe=recipe, opset=opset, atol=atol,
+                   max_length=max_length, samples=samples)
+    if print_recipe:
+        _, resolved = api.plan_export(**options)
+        click.echo(resolved.to_toml(), nl=False)
+        return
+    result = api.export(**options, out=out, force=force, quiet=quiet)
+    _print_export_summary(result)
+
+
+def _print_export_summary(result) -> None:
+    record = result.record
+    size_mb = result.model_path.stat().st_size / 1e6
+    click.echo(f"artefact: {result.model_path} ({size_mb:.1f} MB)")
+    click.echo(f"record:   {result.record_path}")
+    figures = record["validation"]
+    click.echo(f"validation on {figures['samples']} held-out real texts (right-padded, max length "
+               f"{figures['max_length']}), atol {figures['atol']:g}:")
+    for name, entry in figures["outputs"].items():
+        line = f"  {name}: max abs diff {entry['max_abs_diff']:.2e}"
+        if "top1_agreement" in entry:
+            line += f", top-1 agreement {entry['top1_agreement']:.2%}"
+        click.echo(line)
+    if "cosine_mean" in figures:
+        click.echo(f"  pooled embeddings: cosine mean {figures['cosine_mean']:.6f}, min {figures['cosine_min']:.6f}, "
+                   f"nearest-neighbour agreement {figures['neighbour_agreement']:.2%}")
+    if record["source"]["random_weights"]:
+        click.echo("note: " + record["source"]["note"])
+
+
+def main() -> None:
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

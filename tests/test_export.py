@@ -1,0 +1,91 @@
+"""Integration: export real (tiny and MiniLM) checkpoints and check structure and agreement with PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from edgekit import api
+from edgekit.tasks import get_task, task_names
+
+
+@pytest.mark.parametrize("task_name", task_names())
+def test_tiny_export_every_task(tiny_checkpoints, tmp_path, task_name):
+    out = tmp_path / "art"
+    result = api.export(model=str(tiny_checkpoints[task_name]), target="onnx-fp32", out=out, quiet=True,
+                        samples=16)
+    task = get_task(task_name)
+    graph = onnx.load(str(result.model_path))
+    assert [i.name for i in graph.graph.input] == ["input_ids", "attention_mask"]
+    assert tuple(o.name for o in graph.graph.output) == task.outputs
+    # dynamic batch and sequence axes, not numbers baked in from the example
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["batch", "sequence"]
+    record = json.loads(result.record_path.read_text())
+    assert record["task"] == task_name, "default task comes from the checkpoint's architectures"
+    assert record["validation"]["passed"] is True
+    assert record["validation"]["samples"] == 16
+    for name in task.outputs:
+        assert record["validation"]["outputs"][name]["max_abs_diff"] <= 1e-4
+    if task_name != "feature-extraction":
+        assert record["validation"]["top1_agreement"] == 1.0
+    assert set(record["files"]) >= {"model.onnx", "tokenizer.json", "config.json"}
+    assert record["source"]["kind"] == "local" and len(record["source"]["sha256"]) == 64
+    assert record["versions"]["onnxruntime"] and record["graph"]["opset"] == 17
+
+
+def test_task_override_and_opset(tiny_checkpoints, tmp_path):
+    result = api.export(model=str(tiny_checkpoints["fill-mask"]), task="feature-extraction", opset=14,
+                        out=tmp_path / "o", quiet=True, samples=8)
+    graph = onnx.load(str(result.model_path))
+    assert [o.name for o in graph.graph.output] == ["last_hidden_state"]
+    assert graph.opset_import[0].version == 14
+    assert "cosine_mean" in result.record["validation"]
+
+
+def test_minilm_real_weights_within_1e4(minilm_dir, tmp_path):
+    result = api.export(model=str(minilm_dir), task="feature-extraction", target="onnx-fp32", out=tmp_path / "m",
+                        quiet=True)
+    figures = result.record["validation"]
+    assert figures["max_abs_diff"] <= 1e-4
+    assert figures["cosine_min"] > 0.99999
+    assert figures["neighbour_agreement"] == 1.0
+    graph = onnx.load(str(result.model_path), load_external_data=False)
+    # BERT segments: MiniLM has two token types, so the graph takes token_type_ids
+    assert [i.name for i in graph.graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert result.record["source"]["random_weights"] is False
+
+
+@pytest.mark.slow
+def test_random_distilroberta_export(tmp_path):
+    result = api.export(model="random:distilroberta-base", out=tmp_path / "d", quiet=True, samples=16)
+    source = result.record["source"]
+    assert round(source["parameters"] / 1e6, 1) == 82.1
+    assert source["random_weights"] is True and "RANDOM WEIGHTS" in source["note"]
+    assert result.record["task"] == "text-classification"
+    graph = onnx.load(str(result.model_path))
+    assert any(p.key == "edgekit.random_weights" for p in graph.metadata_props)
+    assert result.record["validation"]["max_abs_diff"] <= 1e-4
+
+
+def test_random_roberta_parameter_count():
+    from edgekit.random_models import build_random
+
+    model, tokenizer = build_random("random:roberta-base", "AutoModelForSequenceClassification")
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 124.6
+    assert model.config.num_hidden_layers == 12 and model.config.vocab_size == 50265
+    ids = tokenizer("A sentence of real English text.")["input_ids"]
+    assert ids[0] == 0 and ids[-1] == 2 and max(ids) < 50265
+
+
+def test_random_weights_are_seeded():
+    from edgekit.random_models import build_random
+
+    first, _ = build_random("random:distilroberta-base", "AutoModel")
+    second, _ = build_random("random:distilroberta-base", "AutoModel")
+    a = first.embeddings.word_embeddings.weight.detach().numpy()
+    b = second.embeddings.word_embeddings.weight.detach().numpy()
+    assert np.array_equal(a, b)

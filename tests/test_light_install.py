@@ -1,0 +1,81 @@
+"""The light install (numpy, onnxruntime, openvino, tokenizers): artefacts load and run with no torch.
+
+A subprocess makes every import of the build-side packages fail, as on a device without them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from edgekit import api
+
+BLOCKER = textwrap.dedent("""
+    import sys
+    BLOCKED = {"torch", "transformers", "optimum", "nncf", "neural_compressor", "onnx"}
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{name} is blocked: light install")
+    sys.meta_path.insert(0, Blocker())
+""")
+
+
+def _run_light(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_artefact(tiny_checkpoints, tmp_path_factory):
+    out = tmp_path_factory.mktemp("light") / "art"
+    return api.export(model=str(tiny_checkpoints["text-classification"]), out=out, quiet=True, samples=8)
+
+
+def test_blocker_really_blocks():
+    result = _run_light("import torch")
+    assert result.returncode != 0 and "blocked: light install" in result.stderr
+
+
+def test_light_modules_import_and_run_an_artefact(tiny_artefact):
+    result = _run_light(f"""
+        import json, sys
+        import numpy as np
+        from tokenizers import Tokenizer
+        import edgekit, edgekit.cli, edgekit.api, edgekit.inference, edgekit.fidelity, edgekit.record
+        import edgekit.targets, edgekit.tasks, edgekit.corpus, edgekit.recipes, edgekit.hashing
+        from edgekit.inference import ort_session, run_onnx
+        out = {str(tiny_artefact.out_dir)!r}
+        record = edgekit.record.read_record(__import__("pathlib").Path(out))
+        tok = Tokenizer.from_file(out + "/tokenizer.json")
+        enc = tok.encode("A short real sentence.")
+        feeds = {{"input_ids": np.array([enc.ids]), "attention_mask": np.array([enc.attention_mask])}}
+        logits = run_onnx(ort_session(out + "/" + record["model_file"]), feeds)["logits"]
+        heavy = sorted(m for m in ("torch", "transformers", "onnx") if m in sys.modules)
+        print(json.dumps({{"shape": list(logits.shape), "heavy": heavy}}))
+    """)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"shape": [1, 3], "heavy": []}
+
+
+def test_light_cli_lists_targets_and_explains_missing_extra():
+    result = _run_light("""
+        import sys
+        from edgekit.cli import cli
+        try:
+            cli.main(["targets"])
+        except SystemExit as exc:
+            print("exit", exc.code)
+        try:
+            cli.main(["export", "--model", "random:distilroberta-base", "--out", "/tmp/edgekit-never-written", "-q"])
+        except SystemExit as exc:
+            print("exit", exc.code)
+    """)
+    assert "onnx-fp32" in result.stdout and result.stdout.count("exit") == 2
+    assert "exit 0" in result.stdout and "exit 2" in result.stdout
+    assert "pip install \"edgekit[export]\"" in result.stderr

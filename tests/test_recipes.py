@@ -1,0 +1,67 @@
+"""Recipes: strict TOML, resolution order, and the shipped recipes/ staying equal to the built-in defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgekit.errors import InvalidChoiceError, RecipeError
+from edgekit.pipeline import check_passes
+from edgekit.recipes import default_recipe, load_recipe, resolve_recipe
+from edgekit.targets import target_names
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def test_unknown_top_level_key(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('target = "onnx-fp32"\nquantise = true\n')
+    with pytest.raises(RecipeError, match="unknown key\\(s\\) 'quantise'.*valid: target, task, passes"):
+        load_recipe(path)
+
+
+def test_unknown_section_key(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('[validate]\natol = 1e-3\ntolerance = 2\n')
+    with pytest.raises(RecipeError, match="'tolerance'.*valid: atol, samples, batch_size, max_length"):
+        load_recipe(path)
+
+
+def test_bad_values(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('[validate]\nsamples = -3\n')
+    with pytest.raises(RecipeError, match="samples must be a positive integer"):
+        resolve_recipe(target=None, recipe_path=path)
+    path.write_text('[export]\nopset = 9\n')
+    with pytest.raises(InvalidChoiceError, match="unknown opset 9"):
+        resolve_recipe(target=None, recipe_path=path)
+
+
+def test_resolution_order(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('target = "onnx-fp32"\n[validate]\natol = 1e-3\nsamples = 10\n')
+    recipe = resolve_recipe(target=None, recipe_path=path, overrides={"validate": {"samples": 20, "atol": None}})
+    assert recipe.validate.atol == 1e-3 and recipe.validate.samples == 20
+    assert recipe.validate.max_length == 128  # the default shows through
+
+
+def test_target_contradicting_recipe(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('target = "onnx-fp32"\n')
+    with pytest.raises(RecipeError, match="contradicts"):
+        resolve_recipe(target="onnx-int3", recipe_path=path)
+
+
+def test_passes_are_checked():
+    with pytest.raises(InvalidChoiceError, match="unknown pass 'shrink'"):
+        check_passes(("export", "shrink", "validate"))
+    with pytest.raises(RecipeError, match="must include 'validate'"):
+        check_passes(("export",))
+
+
+@pytest.mark.parametrize("target", target_names())
+def test_shipped_recipe_matches_target_defaults(target):
+    path = RECIPES / f"{target}.toml"
+    assert path.is_file(), f"recipes/{target}.toml is missing"
+    assert resolve_recipe(target=None, recipe_path=path) == default_recipe(target)
