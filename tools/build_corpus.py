@@ -305,7 +305,7 @@ subpackages (any directory with its own LICENSE/COPYING file, `externals`, `arra
 These licences are permissive: they allow redistributing excerpts, modified or not, provided the
 copyright notice and licence go with them. This file names the holders and licences; ship it next to
 `corpus_en.txt`. The full texts are in each package's `*.dist-info` (`LICENSE.txt`, `licenses/`) and
-in Python's `LICENSE.txt`; a distribution of edgekit should include them too. Vendored
+in Python's `LICENSE.txt`; they ship beside the corpus in `CORPUS-LICENSES.txt`. Vendored
 third-party files inside these packages are not read.
 
 ## Processing
