@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +33,13 @@ def default_out_dir(source: ModelSource, target: str) -> Path:
 
 def plan_export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
                 recipe: Path | None = None, opset: int | None = None, atol: float | None = None,
-                max_length: int | None = None, samples: int | None = None) -> tuple[ModelSource, Recipe]:
+                max_length: int | None = None, samples: int | None = None, max_drop: float | None = None,
+                calibration_data: Path | str | None = None) -> tuple[ModelSource, Recipe]:
     """Resolve the source and the recipe and check them against each other; loads no weights."""
     recipe_obj = resolve_recipe(target=target, recipe_path=recipe, task=task, overrides={
         "export": {"opset": opset},
-        "validate": {"atol": atol, "max_length": max_length, "samples": samples},
+        "validate": {"atol": atol, "max_length": max_length, "samples": samples, "max_drop": max_drop},
+        "quantize": {"calibration_data": str(calibration_data) if calibration_data else None},
     })
     get_target(recipe_obj.target)
     if recipe_obj.task:
@@ -51,14 +55,17 @@ def plan_export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: 
 def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
            out: Path | str | None = None, recipe: Path | None = None, opset: int | None = None,
            atol: float | None = None, max_length: int | None = None, samples: int | None = None,
+           max_drop: float | None = None, calibration_data: Path | str | None = None,
            force: bool = False, quiet: bool = False) -> ExportResult:
     """Build one artefact: run the recipe's passes and write the directory and its edgekit.json atomically."""
-    from edgekit.pipeline import BuildState, check_passes, run_passes
+    from edgekit.build_state import BuildState
+    from edgekit.pipeline import check_passes, run_passes
     from edgekit.record import write_record
     from edgekit.sources import load_model
 
     source, recipe_obj = plan_export(model=model, target=target, task=task, recipe=recipe, opset=opset,
-                                     atol=atol, max_length=max_length, samples=samples)
+                                     atol=atol, max_length=max_length, samples=samples, max_drop=max_drop,
+                                     calibration_data=calibration_data)
     check_passes(recipe_obj.passes)
     target_obj = get_target(recipe_obj.target)
     task_obj = get_task(recipe_obj.task) if recipe_obj.task else source.default_task()
@@ -70,9 +77,11 @@ def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str |
     with progress.step(f"loading {model} ({task_obj.name})"):
         model_obj, tokenizer = load_model(source, task_obj)
     with atomic_output_dir(out_dir, force=force) as work:
-        state = BuildState(source=source, task=task_obj, recipe=recipe_obj, work_dir=work, progress=progress,
-                           model=model_obj, tokenizer=tokenizer)
+        scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=work))
+        state = BuildState(source=source, task=task_obj, target=target_obj, recipe=recipe_obj, work_dir=work,
+                           scratch=scratch, progress=progress, model=model_obj, tokenizer=tokenizer)
         run_passes(state)
+        shutil.rmtree(scratch)
         tokenizer.save_pretrained(str(work))
         model_obj.config.to_json_file(str(work / "config.json"))
         record = write_record(work, {

@@ -69,15 +69,21 @@ def targets() -> None:
 @click.option("--atol", type=float, default=None, help="Max abs diff allowed against PyTorch (default 1e-4).")
 @click.option("--max-length", type=int, default=None, help="Longest tokenised validation text (default 128).")
 @click.option("--samples", type=int, default=None, help="Held-out texts to validate on (default 64).")
+@click.option("--max-drop", type=float, default=None,
+              help="Fidelity a reduced-precision build may lose: top-1 disagreement, or 1 - mean cosine for "
+                   "embeddings (default 0.01).")
+@click.option("--calibration-data", type=click.Path(path_type=Path), default=None,
+              help="Calibration texts (.txt, .jsonl or .csv) instead of edgekit's shipped corpus.")
 @click.option("--force", is_flag=True, help="Replace an earlier edgekit artefact in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--print-recipe", is_flag=True, help="Print the resolved recipe and exit without building.")
-def export(model, target, task, out, recipe, opset, atol, max_length, samples, force, quiet, print_recipe) -> None:
+def export(model, target, task, out, recipe, opset, atol, max_length, samples, max_drop, calibration_data, force, quiet,
+           print_recipe) -> None:
     """Export a model to a validated artefact for a target."""
     from edgekit import api
 
     options = dict(model=model, target=target, task=task, recipe=recipe, opset=opset, atol=atol,
-                   max_length=max_length, samples=samples)
+                   max_length=max_length, samples=samples, max_drop=max_drop, calibration_data=calibration_data)
     if print_recipe:
         _, resolved = api.plan_export(**options)
         click.echo(resolved.to_toml(), nl=False)
@@ -88,12 +94,14 @@ def export(model, target, task, out, recipe, opset, atol, max_length, samples, f
 
 def _print_export_summary(result) -> None:
     record = result.record
-    size_mb = result.model_path.stat().st_size / 1e6
-    click.echo(f"artefact: {result.model_path} ({size_mb:.1f} MB)")
+    size_mb = sum(entry["bytes"] for entry in record["files"].values()) / 1e6
+    click.echo(f"artefact: {result.model_path} ({size_mb:.1f} MB with its files)")
     click.echo(f"record:   {result.record_path}")
     figures = record["validation"]
+    gate = (f"atol {figures['atol']:g}" if "atol" in figures
+            else f"{figures['drop_measure']} {figures['drop']:.4f} <= max-drop {figures['max_drop']:g}")
     click.echo(f"validation on {figures['samples']} held-out real texts (right-padded, max length "
-               f"{figures['max_length']}), atol {figures['atol']:g}:")
+               f"{figures['max_length']}), {gate}:")
     for name, entry in figures["outputs"].items():
         line = f"  {name}: max abs diff {entry['max_abs_diff']:.2e}"
         if "top1_agreement" in entry:
@@ -102,6 +110,13 @@ def _print_export_summary(result) -> None:
     if "cosine_mean" in figures:
         click.echo(f"  pooled embeddings: cosine mean {figures['cosine_mean']:.6f}, min {figures['cosine_min']:.6f}, "
                    f"nearest-neighbour agreement {figures['neighbour_agreement']:.2%}")
+    if "openvino" in record:
+        click.echo(f"OpenVINO inference precision: {record['openvino']['inference_precision']} "
+                   f"(device default {record['openvino']['device_default_precision']})")
+    if "quantization" in record:
+        q = record["quantization"]
+        click.echo(f"quantisation: {q['chosen']} ({len(q['kept_float'])} ops kept float), "
+                   f"chosen from {len(q['candidates'])} candidates")
     if record["source"]["random_weights"]:
         click.echo("note: " + record["source"]["note"])
 

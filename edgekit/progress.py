@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -24,6 +24,21 @@ class Progress:
         with self.console.status(description + " ..."):
             yield
         self.console.print(f"[green]done[/green] {description} ({time.perf_counter() - start:.1f}s)")
+
+    @contextmanager
+    def bar(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A progress bar; the body calls the yielded function with the number of items done."""
+        if self.quiet:
+            yield lambda advance=1: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        with RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=self.console, transient=True) as rich_progress:
+            task = rich_progress.add_task(description, total=total)
+            yield lambda advance=1: rich_progress.advance(task, advance)
+        self.console.print(f"[green]done[/green] {description}")
 
     def note(self, message: str) -> None:
         if not self.quiet:

@@ -1,14 +1,17 @@
 """Recipes: the resolved settings of one build, loaded strictly from TOML (an unknown key is an error).
 
-Resolution order: the target's defaults, then a recipe file, then options given on the command line.
+Resolution order: built-in defaults, the target's own defaults, a recipe file, then options given on
+the command line.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from edgekit.budget import DEFAULT_MAX_DROP, check_max_drop
 from edgekit.errors import RecipeError
 from edgekit.export import DEFAULT_OPSET, check_opset
 from edgekit.targets import get_target
@@ -20,11 +23,25 @@ class ExportSettings:
 
 
 @dataclass(frozen=True)
+class QuantizeSettings:
+    candidates: tuple[str, ...] = ()  # methods to try; the fastest inside the budget wins
+    calibration_samples: int = 300  # corpus sentences, disjoint from the validation ones
+    calibration_data: str = ""  # a .txt/.jsonl/.csv file instead of the shipped corpus
+    search: bool = True  # when no candidate passes, keep the most sensitive ops in float
+    max_float_ops: int = 8  # the most ops the search may keep in float
+
+
+@dataclass(frozen=True)
 class ValidateSettings:
     atol: float = 1e-4  # FP32 graphs must match PyTorch to this max abs diff on real text
+    max_drop: float = DEFAULT_MAX_DROP  # reduced-precision graphs: see edgekit.budget
     samples: int = 64  # held-out corpus sentences
     batch_size: int = 8
     max_length: int = 128
+
+
+_SECTIONS = {"export": ExportSettings, "quantize": QuantizeSettings, "validate": ValidateSettings}
+_TOP_KEYS = ("target", "task", "passes", *_SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -33,26 +50,36 @@ class Recipe:
     passes: tuple[str, ...]
     task: str | None = None  # None: from the checkpoint's architectures field
     export: ExportSettings = ExportSettings()
+    quantize: QuantizeSettings = QuantizeSettings()
     validate: ValidateSettings = ValidateSettings()
 
     def to_toml(self) -> str:
-        lines = [f'target = "{self.target}"']
+        lines = [f"target = {_toml(self.target)}"]
         if self.task:
-            lines.append(f'task = "{self.task}"')
-        lines.append("passes = [" + ", ".join(f'"{p}"' for p in self.passes) + "]")
-        for section in ("export", "validate"):
+            lines.append(f"task = {_toml(self.task)}")
+        lines.append(f"passes = {_toml(self.passes)}")
+        for section in _SECTIONS:
+            if section == "quantize" and not self.quantize.candidates:
+                continue  # float targets have nothing to quantise
             lines.append(f"\n[{section}]")
-            for key, value in asdict(getattr(self, section)).items():
-                lines.append(f"{key} = {value!r}")
+            lines.extend(f"{key} = {_toml(value)}" for key, value in asdict(getattr(self, section)).items())
         return "\n".join(lines) + "\n"
 
 
-_SECTIONS = {"export": ExportSettings, "validate": ValidateSettings}
-_TOP_KEYS = ("target", "task", "passes", *_SECTIONS)
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
 
 
 def default_recipe(target: str) -> Recipe:
-    return Recipe(target=target, passes=get_target(target).passes)
+    target_obj = get_target(target)
+    recipe = Recipe(target=target, passes=target_obj.passes)
+    return _apply(recipe, {k: dict(v) for k, v in target_obj.settings.items()}, f"target {target}")
 
 
 def load_recipe(path: Path) -> dict:
@@ -78,9 +105,22 @@ def _check_keys(data: dict, valid: tuple[str, ...], where: str) -> None:
         raise RecipeError(f"unknown key(s) {', '.join(map(repr, unknown))} in {where}; valid: {', '.join(valid)}")
 
 
+def _apply(recipe: Recipe, sections: dict[str, dict], where: str) -> Recipe:
+    for section in _SECTIONS:
+        values = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in sections.get(section, {}).items() if v is not None}
+        if not values:
+            continue
+        try:
+            recipe = replace(recipe, **{section: replace(getattr(recipe, section), **values)})
+        except TypeError as exc:
+            raise RecipeError(f"bad [{section}] settings in {where}: {exc}") from None
+    return recipe
+
+
 def resolve_recipe(*, target: str | None, recipe_path: Path | None = None, task: str | None = None,
                    overrides: dict[str, dict] | None = None) -> Recipe:
-    """Target defaults < recipe file < explicit overrides ({"validate": {"atol": 1e-3}, ...})."""
+    """Defaults < target defaults < recipe file < explicit overrides ({"validate": {"atol": 1e-3}, ...})."""
     data = load_recipe(recipe_path) if recipe_path else {}
     chosen = target or data.get("target") or "onnx-fp32"
     if target and data.get("target") and data["target"] != target:
@@ -89,23 +129,22 @@ def resolve_recipe(*, target: str | None, recipe_path: Path | None = None, task:
     if "passes" in data:
         recipe = replace(recipe, passes=tuple(data["passes"]))
     recipe = replace(recipe, task=task or data.get("task"))
-    for section, settings in _SECTIONS.items():
-        values = {**data.get(section, {}), **{k: v for k, v in (overrides or {}).get(section, {}).items()
-                                              if v is not None}}
-        try:
-            recipe = replace(recipe, **{section: replace(getattr(recipe, section), **values)})
-        except TypeError as exc:
-            raise RecipeError(f"bad [{section}] settings: {exc}") from None
+    recipe = _apply(recipe, data, str(recipe_path))
+    recipe = _apply(recipe, overrides or {}, "the command line")
     _check_values(recipe)
     return recipe
 
 
 def _check_values(recipe: Recipe) -> None:
     check_opset(recipe.export.opset)
-    v = recipe.validate
+    v, q = recipe.validate, recipe.quantize
     if not (isinstance(v.atol, (int, float)) and v.atol > 0):
         raise RecipeError(f"atol must be a positive number, got {v.atol!r}")
-    for name in ("samples", "batch_size", "max_length"):
-        value = getattr(v, name)
-        if not (isinstance(value, int) and value > 0):
+    for section, name in (("validate", "samples"), ("validate", "batch_size"), ("validate", "max_length"),
+                          ("quantize", "calibration_samples")):
+        value = getattr(getattr(recipe, section), name)
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise RecipeError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(q.max_float_ops, int) and q.max_float_ops >= 0):
+        raise RecipeError(f"max_float_ops must be a non-negative integer, got {q.max_float_ops!r}")
+    check_max_drop(v.max_drop)

@@ -6,7 +6,7 @@ and `edgekit targets` come from here. Standard library only (the light install l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgekit.errors import InvalidChoiceError
 
@@ -21,6 +21,13 @@ class Target:
     model_file: str  # the main file inside the artefact directory
     description: str
     reason: str
+    settings: dict[str, dict] = field(default_factory=dict)  # recipe defaults, e.g. {"quantize": {...}}
+    inference_precision: str | None = None  # OpenVINO INFERENCE_PRECISION_HINT to pin at run time; None: default
+
+    @property
+    def gate(self) -> str:
+        """FP32 artefacts must match PyTorch within atol; reduced precision ones stay within --max-drop."""
+        return "atol" if self.precision == "fp32" else "max-drop"
 
 
 _TARGETS: dict[str, Target] = {}
@@ -58,4 +65,54 @@ register(Target(
     description="plain ONNX export, FP32, validated against PyTorch",
     reason="The unoptimised reference graph every other target starts from; FP32 keeps it equal to "
            "PyTorch within 1e-4, and plain ONNX ops run on any ONNX Runtime build and CPU.",
+))
+
+register(Target(
+    name="onnxruntime-fp32",
+    runtime="onnxruntime",
+    precision="fp32",
+    isa="any",
+    passes=("export", "fuse", "validate"),
+    model_file="model.onnx",
+    description="ONNX Runtime transformer fusions (Attention, SkipLayerNorm, BiasGelu), FP32",
+    reason="Fused com.microsoft kernels replace ~20 small ops per layer with one each, cutting memory "
+           "traffic on every CPU; FP32 keeps PyTorch's answers. Fused Attention assumes right padding.",
+))
+
+register(Target(
+    name="openvino-fp32",
+    runtime="openvino",
+    precision="fp32",
+    isa="x86-64",
+    passes=("export", "openvino-ir", "validate"),
+    model_file="model.xml",
+    inference_precision="f32",
+    description="OpenVINO IR, FP32 weights, run with inference precision pinned to f32",
+    reason="OpenVINO's CPU plugin runs 'fp32' models in bf16 on CPUs with BF16 (and f16 on ARM) unless "
+           "told otherwise; pinning f32 makes the artefact mean what its name says.",
+))
+
+register(Target(
+    name="openvino-fp16",
+    runtime="openvino",
+    precision="fp16",
+    isa="any",
+    passes=("export", "openvino-ir", "validate"),
+    model_file="model.xml",
+    description="OpenVINO IR with fp16-compressed weights (half the size), device-default precision",
+    reason="fp16 weights halve the download and disk size; the CPU plugin decompresses them at load and "
+           "computes in its default precision (f32, bf16 on BF16 CPUs, f16 on ARM), recorded in edgekit.json.",
+))
+
+register(Target(
+    name="openvino-arm64",
+    runtime="openvino",
+    precision="int8-weights",
+    isa="arm64",
+    passes=("export", "openvino-ir", "compress-weights", "validate"),
+    model_file="model.xml",
+    description="OpenVINO for ARM CPUs: int8-compressed weights, f16 compute",
+    reason="OpenVINO's ARM CPU plugin has limited int8 kernels and often runs int8 (FakeQuantize) models in "
+           "f16 anyway; weight-only int8 quarters the weight bytes versus f32 and decompresses into the f16 "
+           "the ARM plugin computes in by default, so it gets the size win without relying on int8 kernels.",
 ))

@@ -24,7 +24,7 @@ def test_unknown_top_level_key(tmp_path):
 def test_unknown_section_key(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('[validate]\natol = 1e-3\ntolerance = 2\n')
-    with pytest.raises(RecipeError, match="'tolerance'.*valid: atol, samples, batch_size, max_length"):
+    with pytest.raises(RecipeError, match="'tolerance'.*valid: atol, max_drop, samples, batch_size, max_length"):
         load_recipe(path)
 
 
@@ -56,8 +56,10 @@ def test_target_contradicting_recipe(tmp_path):
 def test_passes_are_checked():
     with pytest.raises(InvalidChoiceError, match="unknown pass 'shrink'"):
         check_passes(("export", "shrink", "validate"))
-    with pytest.raises(RecipeError, match="must include 'validate'"):
+    with pytest.raises(RecipeError, match="must end with 'validate'"):
         check_passes(("export",))
+    with pytest.raises(RecipeError, match="must end with 'validate'"):
+        check_passes(("export", "validate", "fuse"))
 
 
 @pytest.mark.parametrize("target", target_names())

@@ -1,0 +1,1 @@
+"""Optimisation passes: plain functions from one model file to another."""

@@ -1,0 +1,83 @@
+"""The export, fuse and validate passes, and the final copy of the artefact's files."""
+
+from __future__ import annotations
+
+import shutil
+
+from edgekit.build_state import BuildState
+from edgekit.errors import ValidationError
+
+
+def export_step(state: BuildState) -> None:
+    from edgekit.export import export_onnx
+
+    dst = state.scratch / "exported.onnx"
+    # Trace on two real sentences of different lengths so no shape is baked in by accident.
+    example = state.tokenize(state.validation_texts()[:2], batch_size=2)[0]
+    with state.progress.step(f"exporting to ONNX (opset {state.recipe.export.opset})"):
+        state.record["graph"] = export_onnx(state.model, example, state.task, dst, opset=state.recipe.export.opset,
+                                            metadata=_graph_metadata(state))
+    state.current = dst
+
+
+def _graph_metadata(state: BuildState) -> dict[str, str]:
+    from edgekit import __version__
+    from edgekit.random_models import RANDOM_WEIGHTS_NOTE
+
+    metadata = {"edgekit.version": __version__, "edgekit.source": state.source.spec, "edgekit.task": state.task.name}
+    if state.source.random_weights:
+        metadata["edgekit.random_weights"] = RANDOM_WEIGHTS_NOTE  # visible to anyone who opens the file
+    return metadata
+
+
+def fuse_step(state: BuildState) -> None:
+    """ORT transformer fusion; an incomplete fusion is an error, never a silent pass-through."""
+    from edgekit.passes.ort_fuse import fuse_transformer
+
+    config = state.model.config
+    layers = config.num_hidden_layers
+    dst = state.scratch / "fused.onnx"
+    with state.progress.step("fusing transformer ops (ONNX Runtime)"):
+        counts = fuse_transformer(state.current, dst, num_heads=config.num_attention_heads,
+                                  hidden_size=config.hidden_size,
+                                  expected={"Attention": layers, "SkipLayerNormalization": 2 * layers})
+    gelus = counts["BiasGelu"] + counts["FastGelu"] + counts["Gelu"]
+    if gelus < layers:
+        from edgekit.errors import PassError
+
+        raise PassError(f"transformer fusion is incomplete: {gelus} Gelu-family ops for {layers} layers")
+    state.record["fusion"] = {"counts": counts, "expected": {"Attention": layers, "Gelu-family": layers,
+                                                             "SkipLayerNormalization": 2 * layers}}
+    state.current = dst
+
+
+def validate_step(state: BuildState) -> None:
+    """Final fidelity figures of the artefact against PyTorch FP32, gated by atol or by --max-drop."""
+    from edgekit.budget import drop_name, fidelity_drop, within_budget
+
+    settings = state.recipe.validate
+    with state.progress.step(f"validating against PyTorch FP32 on {len(state.validation_texts())} held-out texts"):
+        figures = state.evaluate(state.current)
+    figures.update(texts="edgekit corpus (held-out split)", padding="right", max_length=settings.max_length)
+    if state.target.gate == "atol":
+        figures["atol"] = settings.atol
+        worst_name, worst = max(figures["outputs"].items(), key=lambda item: item[1]["max_abs_diff"])
+        figures["passed"] = worst["max_abs_diff"] <= settings.atol
+        failure = (f"validation failed: output {worst_name!r} differs from PyTorch by {worst['max_abs_diff']:.3g} "
+                   f"> --atol {settings.atol:g} on {figures['samples']} real texts")
+    else:
+        max_drop = settings.max_drop
+        figures.update(max_drop=max_drop, drop=fidelity_drop(figures), drop_measure=drop_name(figures))
+        figures["passed"] = within_budget(figures, max_drop)
+        failure = (f"validation failed: {drop_name(figures)} {figures['drop']:.4f} exceeds --max-drop {max_drop:g} "
+                   f"on {figures['samples']} real texts")
+    state.record["validation"] = figures
+    if not figures["passed"]:
+        raise ValidationError(failure)
+
+
+def finalize(state: BuildState) -> None:
+    """Copy the final model file and its companions into the artefact directory under their shipped names."""
+    shutil.copy2(state.current, state.work_dir / state.target.model_file)
+    for name, path in state.companions.items():
+        shutil.copy2(path, state.work_dir / name)
