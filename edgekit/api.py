@@ -79,6 +79,7 @@ def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str |
     with atomic_output_dir(out_dir, force=force) as work:
         scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=work))
         state = BuildState(source=source, task=task_obj, target=target_obj, recipe=recipe_obj, work_dir=work,
+                           out_dir=out_dir,
                            scratch=scratch, progress=progress, model=model_obj, tokenizer=tokenizer)
         run_passes(state)
         shutil.rmtree(scratch)

@@ -30,6 +30,7 @@ class BuildState:
     target: Target
     recipe: Recipe
     work_dir: Path  # becomes the artefact directory
+    out_dir: Path  # where it will be renamed to
     scratch: Path  # intermediate files; never shipped
     progress: Progress
     model: Any = None
@@ -86,18 +87,21 @@ class BuildState:
         return compare_outputs(self.task, self.reference, candidate,
                                [b["attention_mask"] for b in self.validation_batches])
 
-    def latency_ms(self, model_path: Path) -> float:
-        """Median batch-1 latency on the longest held-out text: enough to rank candidates, not a benchmark."""
+    def latencies_ms(self, model_paths: list[Path]) -> list[float]:
+        """Median batch-1 latency of each model on the longest held-out text, timed interleaved round by
+        round so machine noise hits all alike: enough to rank candidates, not a benchmark."""
         from edgekit.inference import open_runner
 
         longest = max(self.validation_texts(), key=len)
         feeds = self.tokenize([longest], batch_size=1)[0]
-        run = open_runner(model_path, threads=None, precision=self.target.inference_precision)
-        for _ in range(3):
-            run(feeds)
-        samples = []
+        runners = [open_runner(p, precision=self.target.inference_precision) for p in model_paths]
+        for run in runners:
+            for _ in range(3):
+                run(feeds)
+        samples: list[list[float]] = [[] for _ in runners]
         for _ in range(LATENCY_RUNS):
-            start = time.perf_counter()
-            run(feeds)
-            samples.append((time.perf_counter() - start) * 1e3)
-        return statistics.median(samples)
+            for run, times in zip(runners, samples):
+                start = time.perf_counter()
+                run(feeds)
+                times.append((time.perf_counter() - start) * 1e3)
+        return [statistics.median(times) for times in samples]

@@ -6,11 +6,14 @@ from collections.abc import Callable
 
 from edgekit.build_state import BuildState
 from edgekit.errors import InvalidChoiceError, RecipeError
-from edgekit.steps import core, openvino_steps
+from edgekit.steps import core, openvino_steps, ort_steps
 
 PASSES: dict[str, Callable[[BuildState], None]] = {
     "export": core.export_step,
     "fuse": core.fuse_step,
+    "quantize-ort": ort_steps.quantize_step,
+    "quantize-nncf": openvino_steps.quantize_step,
+    "ort-format": ort_steps.ort_format_step,
     "openvino-ir": openvino_steps.convert_step,
     "compress-weights": openvino_steps.compress_weights_step,
     "validate": core.validate_step,

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from edgekit.budget import DEFAULT_MAX_DROP, check_max_drop
+from edgekit.budget import check_max_drop
 from edgekit.errors import RecipeError
 from edgekit.export import DEFAULT_OPSET, check_opset
 from edgekit.targets import get_target
@@ -34,7 +34,7 @@ class QuantizeSettings:
 @dataclass(frozen=True)
 class ValidateSettings:
     atol: float = 1e-4  # FP32 graphs must match PyTorch to this max abs diff on real text
-    max_drop: float = DEFAULT_MAX_DROP  # reduced-precision graphs: see edgekit.budget
+    max_drop: float | None = None  # reduced-precision graphs; None: per-output default (edgekit.budget)
     samples: int = 64  # held-out corpus sentences
     batch_size: int = 8
     max_length: int = 128
@@ -62,7 +62,9 @@ class Recipe:
             if section == "quantize" and not self.quantize.candidates:
                 continue  # float targets have nothing to quantise
             lines.append(f"\n[{section}]")
-            lines.extend(f"{key} = {_toml(value)}" for key, value in asdict(getattr(self, section)).items())
+            for key, value in asdict(getattr(self, section)).items():
+                # TOML has no null: an unset option is shown commented out, with what it means.
+                lines.append(f"# {key} unset: default per output kind" if value is None else f"{key} = {_toml(value)}")
         return "\n".join(lines) + "\n"
 
 

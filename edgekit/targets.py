@@ -116,3 +116,47 @@ register(Target(
            "f16 anyway; weight-only int8 quarters the weight bytes versus f32 and decompresses into the f16 "
            "the ARM plugin computes in by default, so it gets the size win without relying on int8 kernels.",
 ))
+
+register(Target(
+    name="onnxruntime-int8",
+    runtime="onnxruntime",
+    precision="int8",
+    isa="x86-64",
+    passes=("export", "fuse", "quantize-ort", "validate"),
+    model_file="model.onnx",
+    settings={"quantize": {"candidates": ("dynamic-pc", "dynamic-pc-split")}, "validate": {"samples": 256}},
+    description="INT8 of the fused graph for x86-64 (VNNI), fastest method inside the accuracy budget",
+    reason="VNNI CPUs run U8S8 integer MatMuls about 4x faster than FP32; dynamic activation scales need no "
+           "calibration to stay in range, per-channel weight scales keep small real models accurate, and the "
+           "few outlier activation channels of trained models are routed through float so one scale fits the "
+           "rest. On x86 without VNNI U8S8 saturates, so reduce_range is switched on there.",
+))
+
+register(Target(
+    name="onnxruntime-int8-arm64",
+    runtime="onnxruntime",
+    precision="int8",
+    isa="arm64",
+    passes=("export", "quantize-ort", "ort-format", "validate"),
+    model_file="model.onnx",
+    settings={"quantize": {"candidates": ("static-s8s8-minmax-pc",), "search": False},
+              "validate": {"samples": 256}},
+    description="INT8 QDQ (S8S8, per-channel) for ARM64, also as .ort with its operator list for ORT Mobile",
+    reason="ARM's SDOT/SMMLA multiply signed int8 pairs natively, so S8S8 has no saturation hazard and QDQ "
+           "is the format ARM kernels and mobile execution providers (XNNPACK, NNAPI) consume; per-channel "
+           "weight scales keep accuracy. Unfused standard ops keep it portable to minimal ORT builds. The .ort "
+           "copy is optimised for ARM at conversion and lists its operators for a reduced-size runtime.",
+))
+
+register(Target(
+    name="openvino-int8",
+    runtime="openvino",
+    precision="int8",
+    isa="x86-64",
+    passes=("export", "openvino-ir", "quantize-nncf", "validate"),
+    model_file="model.xml",
+    settings={"quantize": {"candidates": ("nncf",)}, "validate": {"samples": 256}},
+    description="OpenVINO IR quantised by NNCF (post-training, ModelType.TRANSFORMER), calibrated on real text",
+    reason="NNCF's transformer preset keeps LayerNorm, Softmax and GELU in float and quantises the MatMuls "
+           "that dominate the time; OpenVINO's CPU plugin runs them with VNNI/AMX int8 kernels on x86-64.",
+))

@@ -2,7 +2,11 @@
 
 Pitfalls handled here rather than left to each caller:
 - Graphs fused by ORT's transformer optimizer hold com.microsoft ops that ONNX shape inference cannot
-  type; without DefaultTensorType the quantiser fails with "Unable to find data type for weight_name".
+  type. Dynamic mode then fails ("Unable to find data type for weight_name") unless DefaultTensorType
+  is set. Static mode is worse: it silently skips every activation it cannot type and quantises the
+  weights only (a float MatMul fed by DequantizeLinear: weight-only rounding, no INT8 speed). Fused
+  graphs are therefore typed with ORT's symbolic shape inference first, and the result is checked:
+  every weight MatMul that was not excluded must have DequantizeLinear on both inputs.
 - U8S8 (uint8 activations x int8 weights) can saturate on x86 CPUs without VNNI (VPMADDUBSW adds pairs
   into int16); reduce_range (7-bit weights) avoids it, at some accuracy cost, so it is only turned on
   by default where the building CPU lacks VNNI.
@@ -22,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError
+from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError, PassError
 
 METHODS = ("minmax", "entropy", "percentile")
 INT8_TYPES = ("u8", "s8")
@@ -143,6 +147,16 @@ def uniform_feeds(feeds: Iterable[Mapping[str, np.ndarray]], *,
                        constant_values=pads.get(k, 0)) for k, a in row.items()} for row in rows]
 
 
+def _typed(onnx: Any, src: Path) -> Any:
+    """The model, with value types from ORT's symbolic shape inference when it holds com.microsoft ops."""
+    model = onnx.load(str(src))
+    if all(n.domain in ("", "ai.onnx") for n in model.graph.node):
+        return str(src)  # plain ONNX: the quantiser's own shape inference types everything
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    return SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=True)
+
+
 def _reader(q: Any, feeds: list[dict[str, np.ndarray]]) -> Any:
     class _Feeds(q.CalibrationDataReader):
         def __init__(self) -> None:
@@ -170,9 +184,13 @@ def _model_feeds(onnx: Any, src: Path, feeds: Iterable[Mapping[str, np.ndarray]]
 def quantize_static_qdq(src: Path, dst: Path, *, calibration_feeds: Iterable[Mapping[str, np.ndarray]],
                         method: str, per_channel: bool, activation_type: str = "u8", weight_type: str = "s8",
                         nodes_to_exclude: Sequence[str] = (), reduce_range: bool | None = None,
-                        activation_symmetric: bool = False,
-                        pad_values: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """Static QDQ INT8 of the weight MatMuls, activation ranges calibrated on `calibration_feeds`."""
+                        activation_symmetric: bool = False, pad_values: Mapping[str, int] | None = None,
+                        calibration_cache: Path | None = None) -> dict[str, Any]:
+    """Static QDQ INT8 of the weight MatMuls, activation ranges calibrated on `calibration_feeds`.
+
+    calibration_cache: a JSON file of tensor ranges; written on first use and read (skipping calibration)
+    afterwards. Reuse it only for the same model, method and feeds, e.g. across a sensitivity sweep.
+    """
     src, dst = Path(src), Path(dst)
     _check_choice("calibration method", method, METHODS)
     _check_choice("activation type", activation_type, INT8_TYPES)
@@ -183,6 +201,7 @@ def quantize_static_qdq(src: Path, dst: Path, *, calibration_feeds: Iterable[Map
     excluded = _check_excluded(graph, nodes_to_exclude)
     inits = {t.name for t in graph.initializer}
     act_x_act = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] not in inits]
+    wanted = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in inits and n.name not in excluded]
     feeds = _model_feeds(onnx, src, calibration_feeds)
     if method != "minmax":
         feeds = uniform_feeds(feeds, pad_values=pad_values)
@@ -192,15 +211,24 @@ def quantize_static_qdq(src: Path, dst: Path, *, calibration_feeds: Iterable[Map
     types = {"u8": q.QuantType.QUInt8, "s8": q.QuantType.QInt8}
     calibrate = {"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
                  "percentile": q.CalibrationMethod.Percentile}[method]
-    q.quantize_static(str(src), str(dst), _reader(q, feeds), quant_format=q.QuantFormat.QDQ,
+    q.quantize_static(_typed(onnx, src), str(dst), _reader(q, feeds), quant_format=q.QuantFormat.QDQ,
                       op_types_to_quantize=["MatMul"], per_channel=per_channel, reduce_range=reduce_range,
                       activation_type=types[activation_type], weight_type=types[weight_type],
                       nodes_to_exclude=excluded + act_x_act, calibrate_method=calibrate,
                       extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
-                                     "ActivationSymmetric": activation_symmetric})
+                                     "ActivationSymmetric": activation_symmetric},
+                      calibration_cache_path=str(calibration_cache) if calibration_cache else None)
     out = _graph(onnx, dst)
     producers = {o: n.op_type for n in out.node for o in n.output}
-    quantized = sum(1 for n in out.node if n.op_type == "MatMul" and producers.get(n.input[1]) == "DequantizeLinear")
+    # Quantised = both inputs dequantised; a DQ on the weight alone is weight-only rounding.
+    done = {n.name for n in out.node if n.op_type == "MatMul"
+            and all(producers.get(i) == "DequantizeLinear" for i in n.input[:2])}
+    skipped = [n for n in wanted if n not in done]
+    if skipped:
+        dst.unlink(missing_ok=True)
+        raise PassError(f"static quantisation left the activations of {len(skipped)} of {len(wanted)} "
+                        f"MatMuls in float (first: {skipped[0]}); their input types could not be inferred")
+    quantized = len(done)
     return {"mode": "static-qdq", "method": method, "activation_type": activation_type,
             "weight_type": weight_type, "per_channel": per_channel, "reduce_range": reduce_range,
             "reduce_range_reason": reason, "excluded": excluded, "calibration_batches": len(feeds),

@@ -28,6 +28,7 @@ class Candidate:
     label: str
     build: Callable[[Path], Any]  # writes the model to the given path
     excluded: tuple[str, ...] = ()
+    suffix: str = ".onnx"  # file type the build writes (".xml" for OpenVINO IR)
 
 
 @dataclass
@@ -54,7 +55,8 @@ class SearchResult:
 
 
 def rank_sensitivity(*, candidates: Sequence[str], build: Build, evaluate: Callable[[Path], Figures],
-                     score: Callable[[Figures], float], work_dir: Path) -> list[tuple[str, float]]:
+                     score: Callable[[Figures], float], work_dir: Path,
+                     suffix: str = ".onnx") -> list[tuple[str, float]]:
     """Quantise one node at a time (all other candidates kept float) and score it; most harmful first.
 
     One build and one evaluation per node: measuring nodes alone, rather than removing them one at a
@@ -64,7 +66,7 @@ def rank_sensitivity(*, candidates: Sequence[str], build: Build, evaluate: Calla
     if not names:
         raise InputError("rank_sensitivity needs at least one candidate node")
     work_dir.mkdir(parents=True, exist_ok=True)
-    path = work_dir / "sensitivity_probe.onnx"
+    path = work_dir / ("sensitivity_probe" + suffix)
     scores = []
     try:
         for name in names:
@@ -76,18 +78,21 @@ def rank_sensitivity(*, candidates: Sequence[str], build: Build, evaluate: Calla
 
 
 def exclusion_candidates(*, ranking: Sequence[str], build: Build, sizes: Sequence[int] = (0, 1, 2, 3, 4, 6, 8),
-                         label: str = "int8") -> list[Candidate]:
+                         label: str = "int8", suffix: str = ".onnx") -> list[Candidate]:
     """Candidates keeping the k most sensitive nodes (from `ranking`) float, for each k in `sizes`."""
     ks = sorted({k for k in sizes if 0 <= k <= len(ranking)})
-    return [Candidate(label=f"{label}-float{k}", excluded=tuple(ranking[:k]),
+    return [Candidate(label=f"{label}-float{k}", excluded=tuple(ranking[:k]), suffix=suffix,
                       build=lambda dst, keep=tuple(ranking[:k]): build(list(keep), dst)) for k in ks]
 
 
 def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], Figures],
                  passes: Callable[[Figures], bool], score: Callable[[Figures], float],
-                 latency: Callable[[Path], float], work_dir: Path, keep_all: bool = False) -> SearchResult:
+                 latency: Callable[[Sequence[Path]], Sequence[float]], work_dir: Path,
+                 keep_all: bool = False) -> SearchResult:
     """Build and evaluate every candidate; time the passing ones; choose the fastest passing one.
 
+    `latency` gets all passing models at once and returns milliseconds in the same order, so it can
+    interleave their runs (fairer than timing one after another on a noisy machine).
     If none passes, the best-scoring candidate is chosen (and timed) so its figures can be reported.
     Unchosen model files are deleted unless keep_all.
     """
@@ -99,19 +104,19 @@ def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], 
     work_dir.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for cand in candidates:
-        path = work_dir / f"{_safe(cand.label)}.onnx"
+        path = work_dir / f"{_safe(cand.label)}{cand.suffix}"
         cand.build(path)
         figures = dict(evaluate(path))
         outcomes.append(Outcome(cand.label, path, cand.excluded, figures, bool(passes(figures)),
                                 float(score(figures))))
     passing = [o for o in outcomes if o.passed]
-    for o in passing:
-        o.latency_ms = float(latency(o.path))
-    if passing:
-        chosen = min(passing, key=lambda o: o.latency_ms)
-    else:
-        chosen = max(outcomes, key=lambda o: o.score)
-        chosen.latency_ms = float(latency(chosen.path))
+    timed = passing or [max(outcomes, key=lambda o: o.score)]
+    times = list(latency([o.path for o in timed]))
+    if len(times) != len(timed):
+        raise InputError(f"latency returned {len(times)} timings for {len(timed)} models")
+    for o, ms in zip(timed, times):
+        o.latency_ms = float(ms)
+    chosen = min(timed, key=lambda o: o.latency_ms)
     if not keep_all:
         for o in outcomes:
             if o is not chosen:

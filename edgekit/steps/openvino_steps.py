@@ -52,3 +52,47 @@ def _ir_summary(info: dict, state: BuildState) -> dict:
     summary["device_default_precision"] = runtime_precision("CPU")
     summary["inference_precision"] = state.target.inference_precision or summary["device_default_precision"]
     return summary
+
+
+def _nncf(smooth_quant_alpha: float | None, preset: str = "mixed"):
+    def build(state: BuildState, src: Path, dst: Path, keep_float) -> dict:
+        from edgekit.passes.openvino_quantize import quantize_nncf_int8
+
+        texts = state.calibration_texts()
+        state.record.setdefault("calibration", {"texts": len(texts), "source": state.recipe.quantize.calibration_data
+                                                or "edgekit corpus (calibration split, disjoint from validation)"})
+        feeds = state.tokenize(texts, batch_size=1)
+        state.progress.note(f"calibrating NNCF INT8 on {len(feeds)} texts")
+        info = quantize_nncf_int8(src, dst.parent / (dst.stem + "-ir"), calibration_feeds=feeds,
+                                  smooth_quant_alpha=smooth_quant_alpha, ignored_scope=list(keep_float),
+                                  subset_size=len(feeds), preset=preset, show_progress=not state.progress.quiet)
+        move_ir(dst.parent / (dst.stem + "-ir"), dst)
+        return {k: info[k] for k in ("recipe", "fake_quantize", "nncf_version") if k in info}
+    return build
+
+
+def _ov_matmuls(path: Path) -> list[str]:
+    from edgekit.passes.openvino_convert import read_model
+
+    return [op.get_friendly_name() for op in read_model(path).get_ops() if op.get_type_name() == "MatMul"
+            and any(i.get_source_output().get_node().get_type_name() in ("Constant", "Convert")
+                    for i in op.inputs()[1:])]
+
+
+def _openvino_methods():
+    from edgekit.steps.gated import Method
+
+    methods = {}
+    for name, build, description in (
+        ("nncf", _nncf(None), "NNCF PTQ, ModelType.TRANSFORMER, NNCF's default SmoothQuant"),
+        ("nncf-sq0.5", _nncf(0.5), "NNCF PTQ, TRANSFORMER, SmoothQuant alpha 0.5"),
+        ("nncf-nosq", _nncf(-1.0), "NNCF PTQ, TRANSFORMER, SmoothQuant off"),
+    ):
+        methods[name] = Method(name, build, _ov_matmuls, description)
+    return methods
+
+
+def quantize_step(state: BuildState) -> None:
+    from edgekit.steps.gated import run_gated
+
+    run_gated(state, _openvino_methods(), suffix=".xml", adopt=lambda xml: adopt_ir(state, xml))

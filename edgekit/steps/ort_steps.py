@@ -1,0 +1,93 @@
+"""ONNX Runtime INT8 passes: the x86-64 gated quantiser and the ARM64 QDQ + ORT-format variant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgekit.build_state import BuildState
+from edgekit.steps.gated import Method, run_gated
+
+
+def _calibration_feeds(state: BuildState) -> list[dict]:
+    texts = state.calibration_texts()
+    state.record.setdefault("calibration", {"texts": len(texts), "source": state.recipe.quantize.calibration_data
+                                            or "edgekit corpus (calibration split, disjoint from validation)"})
+    return state.tokenize(texts)
+
+
+def _weight_matmuls(path: Path) -> list[str]:
+    from edgekit.passes.ort_quantize import weight_matmuls
+
+    return weight_matmuls(path)
+
+
+def _dynamic(per_channel: bool, split: bool):
+    def build(state: BuildState, src: Path, dst: Path, keep_float: Sequence[str]) -> dict:
+        from edgekit.passes.ort_outliers import split_outlier_channels
+        from edgekit.passes.ort_quantize import quantize_dynamic_int8
+
+        info: dict = {}
+        if split:
+            split_path = dst.with_name(dst.stem + "-split.onnx")
+            info["outlier_split"] = split_outlier_channels(src, split_path, calibration_feeds=_calibration_feeds(state))
+            src, keep_float = split_path, [*keep_float, *info["outlier_split"]["float_nodes"]]
+        info.update(quantize_dynamic_int8(src, dst, per_channel=per_channel, nodes_to_exclude=list(keep_float)))
+        return info
+    return build
+
+
+def _static(method: str, per_channel: bool, activation_type: str = "u8", weight_type: str = "s8"):
+    def build(state: BuildState, src: Path, dst: Path, keep_float: Sequence[str]) -> dict:
+        from edgekit.passes.ort_quantize import quantize_static_qdq
+
+        pad = {"input_ids": int(state.tokenizer.pad_token_id or 0)}
+        with state.progress.step(f"calibrating static QDQ ({method}, {len(state.calibration_texts())} texts)"):
+            return quantize_static_qdq(src, dst, calibration_feeds=_calibration_feeds(state), method=method,
+                                       per_channel=per_channel, activation_type=activation_type,
+                                       weight_type=weight_type, nodes_to_exclude=list(keep_float), pad_values=pad)
+    return build
+
+
+ORT_METHODS: dict[str, Method] = {}
+
+
+def _register(name: str, build, description: str) -> None:
+    if name in ORT_METHODS:
+        raise ValueError(f"duplicate quantisation method {name!r}")
+    ORT_METHODS[name] = Method(name, build, _weight_matmuls, description)
+
+
+_register("dynamic", _dynamic(False, False), "dynamic INT8, per-tensor weights")
+_register("dynamic-pc", _dynamic(True, False), "dynamic INT8, per-channel weights")
+_register("dynamic-pc-split", _dynamic(True, True),
+          "dynamic INT8, per-channel weights, outlier activation channels routed through small float MatMuls")
+for _calibrator in ("minmax", "entropy", "percentile"):
+    _register(f"static-{_calibrator}", _static(_calibrator, False), f"static QDQ U8S8, {_calibrator} calibration")
+    _register(f"static-{_calibrator}-pc", _static(_calibrator, True),
+              f"static QDQ U8S8, {_calibrator} calibration, per-channel weights")
+_register("static-s8s8-minmax-pc", _static("minmax", True, "s8", "s8"),
+          "static QDQ S8S8 per-channel, minmax calibration (ARM: SDOT/SMMLA multiply int8 x int8 natively)")
+
+
+def _adopt_onnx(state: BuildState):
+    def adopt(path: Path) -> None:
+        state.current = path
+    return adopt
+
+
+def quantize_step(state: BuildState) -> None:
+    run_gated(state, ORT_METHODS, suffix=".onnx", adopt=_adopt_onnx(state))
+
+
+def ort_format_step(state: BuildState) -> None:
+    """Also ship the model in ORT format with its operator list, for ORT Mobile and minimal builds."""
+    from edgekit.passes.ort_mobile import convert_to_ort_format
+
+    with state.progress.step("converting to ORT format (--target_platform arm)"):
+        files = convert_to_ort_format(state.current, state.scratch / "ort-format", target_platform="arm")
+    state.companions.update({"model.ort": files["ort"], "required_operators.config": files["config"]})
+    with state.progress.step("validating the .ort file"):
+        figures = state.evaluate(files["ort"])
+    state.record["ort_format"] = {"target_platform": "arm", "optimization_style": "Fixed",
+                                  "files": ["model.ort", "required_operators.config"], "validation": figures}
