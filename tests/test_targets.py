@@ -1,0 +1,137 @@
+"""Integration: every target builds and validates on tiny random RoBERTa and on the real MiniLM checkpoint."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import onnx
+import pytest
+
+from edgekit import api
+from edgekit.errors import ValidationError
+from edgekit.targets import get_target, target_names
+from tests.conftest import leftovers
+
+FAST_RECIPE = "[quantize]\ncalibration_samples = 64\n"
+
+
+def _ops(path) -> Counter:
+    return Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+
+
+def _ov_ops(path) -> Counter:
+    import openvino as ov
+
+    model = ov.Core().read_model(str(path))
+    return Counter(op.get_type_name() for op in model.get_ops()), Counter(
+        op.get_element_type().to_string() for op in model.get_ops() if op.get_type_name() == "Constant")
+
+
+def _check_structure(target: str, result, layers: int) -> None:
+    record, out = result.record, result.out_dir
+    assert set(record["files"]) >= {get_target(target).model_file, "tokenizer.json", "config.json"}
+    assert not any(name.startswith(".scratch") for name in record["files"]), "intermediate files never ship"
+    if target == "onnxruntime-fp32":
+        counts = record["fusion"]["counts"]
+        assert counts["Attention"] == layers and counts["SkipLayerNormalization"] >= 2 * layers
+        assert _ops(out / "model.onnx")["Attention"] == layers
+    if target == "onnxruntime-int8":
+        ops = _ops(out / "model.onnx")
+        assert ops["MatMulInteger"] + ops["QAttention"] >= 4 * layers
+        assert record["quantization"]["passed"] is True
+    if target == "onnxruntime-int8-arm64":
+        assert {"model.ort", "required_operators.config"} <= set(record["files"])
+        ops = _ops(out / "model.onnx")
+        assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
+        assert "MatMul" in (out / "required_operators.config").read_text()
+        assert record["ort_format"]["validation"]["max_abs_diff"] < 1.0  # the .ort ran in x86 ORT
+    if target.startswith("openvino"):
+        ops, constants = _ov_ops(out / "model.xml")
+        assert (out / "model.bin").is_file()
+        assert record["openvino"]["inference_precision"] in ("f32", "bf16", "f16")
+        if target == "openvino-int8":
+            assert ops["FakeQuantize"] >= 4 * layers
+        if target == "openvino-fp16":
+            assert constants["f16"] > 0
+        if target == "openvino-arm64":
+            assert constants["i8"] + constants["u8"] >= 4 * layers
+
+
+@pytest.mark.parametrize("target", target_names())
+def test_every_target_on_tiny_roberta(tiny_classifier, tmp_path, target):
+    recipe = tmp_path / "fast.toml"
+    recipe.write_text(FAST_RECIPE)
+    result = api.export(model=str(tiny_classifier), target=target, out=tmp_path / "art", quiet=True, samples=32,
+                        recipe=recipe)
+    assert result.record["validation"]["passed"] is True
+    assert result.record["target"]["name"] == target
+    _check_structure(target, result, layers=2)
+
+
+@pytest.mark.parametrize("target", target_names())
+def test_every_target_on_minilm(minilm_dir, tmp_path, target):
+    recipe = tmp_path / "fast.toml"
+    recipe.write_text(FAST_RECIPE)
+    result = api.export(model=str(minilm_dir), task="feature-extraction", target=target, out=tmp_path / "m",
+                        quiet=True, samples=64, recipe=recipe)
+    figures = result.record["validation"]
+    assert figures["passed"] is True and figures["cosine_mean"] >= 0.99
+    _check_structure(target, result, layers=6)
+
+
+def test_search_keeps_sensitive_ops_float_when_first_try_fails(tiny_checkpoints, tmp_path):
+    recipe = tmp_path / "strict.toml"
+    # An embedding budget no INT8 build of this model meets unless most MatMuls stay float.
+    recipe.write_text('[quantize]\ncandidates = ["dynamic"]\ncalibration_samples = 32\nmax_float_ops = 12\n'
+                      '[validate]\nmax_drop = 1e-9\nsamples = 16\n')
+    result = api.export(model=str(tiny_checkpoints["feature-extraction"]), target="onnxruntime-int8",
+                        out=tmp_path / "o", quiet=True, recipe=recipe)
+    q = result.record["quantization"]
+    first = q["candidates"][0]
+    assert first["label"] == "dynamic" and first["passed"] is False, "the first try must fail"
+    assert q["passed"] is True and len(q["kept_float"]) > 0
+    measured = [entry["op"] for entry in result.record["quantization_sensitivity"]]
+    # fused graph, 2 layers: one Attention (Q, K, V projections) and 3 weight MatMuls per layer
+    assert len(measured) == 8 and sum(op.startswith("Attention") for op in measured) == 2
+    passing = [c for c in q["candidates"] if c["passed"]]
+    chosen = next(c for c in q["candidates"] if c["label"] == q["chosen"])
+    assert chosen["latency_ms"] == min(c["latency_ms"] for c in passing), "the fastest passing build wins"
+    ops = _ops(result.model_path)
+    graph_nodes = {node.name: node.op_type for node in onnx.load(str(result.model_path)).graph.node}
+    assert all(graph_nodes[name] in ("MatMul", "Attention") for name in q["kept_float"]), "kept ops stayed float"
+
+
+def test_search_that_fails_saves_best_candidate(tiny_checkpoints, tmp_path):
+    recipe = tmp_path / "impossible.toml"
+    recipe.write_text('[quantize]\ncandidates = ["dynamic"]\ncalibration_samples = 32\nmax_float_ops = 1\n'
+                      '[validate]\nmax_drop = 1e-9\nsamples = 16\n')
+    out = tmp_path / "o"
+    with pytest.raises(ValidationError, match="no INT8 build met --max-drop 1e-09.*saved to"):
+        api.export(model=str(tiny_checkpoints["feature-extraction"]), target="onnxruntime-int8", out=out,
+                   quiet=True, recipe=recipe)
+    assert leftovers(tmp_path) == ["impossible.toml", "o.rejected"]
+    rejected = json.loads((tmp_path / "o.rejected" / "edgekit.json").read_text())
+    assert rejected["passed"] is False and rejected["quantization"]["candidates"]
+    assert (tmp_path / "o.rejected" / "model.onnx").is_file()
+
+
+def test_progress_is_shown_during_calibration(runner, cli, tiny_classifier, tmp_path):
+    recipe = tmp_path / "fast.toml"
+    recipe.write_text(FAST_RECIPE)
+    result = runner.invoke(cli, ["export", "--model", str(tiny_classifier), "--target", "openvino-int8",
+                                 "--out", str(tmp_path / "o"), "--samples", "16", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert "calibrating NNCF INT8 on 64 texts" in result.output
+    assert "building and validating 1 INT8 candidate(s)" in result.output
+
+
+def test_calibration_data_file_is_used_and_disjoint(tiny_classifier, tmp_path):
+    from edgekit.corpus import load_corpus
+
+    texts = tmp_path / "calib.jsonl"
+    texts.write_text("\n".join(json.dumps({"text": t}) for t in load_corpus()[-40:]) + "\n")
+    result = api.export(model=str(tiny_classifier), target="onnxruntime-int8-arm64", out=tmp_path / "o",
+                        quiet=True, samples=16, calibration_data=texts)
+    assert result.record["calibration"]["source"] == str(texts)
+    assert result.record["calibration"]["texts"] <= 40
