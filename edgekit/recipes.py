@@ -27,6 +27,7 @@ class QuantizeSettings:
     candidates: tuple[str, ...] = ()  # methods to try; the fastest inside the budget wins
     calibration_samples: int = 300  # corpus sentences, disjoint from the validation ones
     calibration_data: str = ""  # a .txt/.jsonl/.csv file instead of the shipped corpus
+    choose: str = "fastest"  # among passing candidates: "fastest" (measured here) or "first" (recipe order)
     search: bool = True  # when no candidate passes, keep the most sensitive ops in float
     max_float_ops: int = 8  # the most ops the search may keep in float
 
@@ -150,3 +151,5 @@ def _check_values(recipe: Recipe) -> None:
     if not (isinstance(q.max_float_ops, int) and q.max_float_ops >= 0):
         raise RecipeError(f"max_float_ops must be a non-negative integer, got {q.max_float_ops!r}")
     check_max_drop(v.max_drop)
+    if q.choose not in ("fastest", "first"):
+        raise RecipeError(f"choose must be 'fastest' or 'first', got {q.choose!r}")

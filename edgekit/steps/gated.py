@@ -51,6 +51,8 @@ def run_gated(state: BuildState, methods: dict[str, Method], *, suffix: str, ado
     with state.progress.bar(f"building and validating {len(candidates)} INT8 candidate(s)", len(candidates)) as tick:
         result = gated_search(candidates, evaluate=_ticking(evaluate, tick), passes=passes, score=score,
                               latency=state.latencies_ms, work_dir=state.scratch / "candidates", keep_all=True)
+    if result.passed and settings.choose == "first":  # recipe order: where this machine's timing means nothing
+        result.chosen = next(o for o in result.outcomes if o.passed)
     log = result.summary()
     if not result.passed and settings.search and settings.max_float_ops > 0:
         best = methods[max(result.outcomes, key=lambda o: o.score).label]
@@ -72,7 +74,8 @@ def run_gated(state: BuildState, methods: dict[str, Method], *, suffix: str, ado
         "chosen": chosen.label, "passed": result.passed, "kept_float": list(chosen.excluded),
         "max_drop": effective_max_drop(chosen.figures, max_drop), "drop_measure": drop_name(chosen.figures), "drop": fidelity_drop(chosen.figures),
         "details": infos.get(chosen.path.name, {}), "candidates": log,
-        "rule": "fastest candidate inside the budget; if none, the best-scoring one is saved and the build fails",
+        "rule": f"{settings.choose} candidate inside the budget; if none, the best-scoring one is saved and the "
+                "build fails",
     }
     if not result.passed:
         saved = _save_rejected(state, chosen.path)

