@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 
 demo: setup
-	$(VENV)/bin/edgekit export --model random:distilroberta-base --target onnx-fp32 --force
+	$(VENV)/bin/edgekit export --model random:distilroberta-base --target openvino-int8 --force
 
 test: setup
 	$(PY) -m pytest -q

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,14 +89,28 @@ def _adopt_onnx(state: BuildState):
     return adopt
 
 
+class _DropOrtChatter(logging.Filter):
+    """ORT's quantiser logs advice to the root logger on every call; it does not apply to our graphs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider to run pre-processing")
+
+
 def quantize_step(state: BuildState) -> None:
-    run_gated(state, ORT_METHODS, suffix=".onnx", adopt=_adopt_onnx(state))
+    chatter = _DropOrtChatter()
+    logging.getLogger().addFilter(chatter)
+    try:
+        run_gated(state, ORT_METHODS, suffix=".onnx", adopt=_adopt_onnx(state))
+    finally:
+        logging.getLogger().removeFilter(chatter)
 
 
 def ort_format_step(state: BuildState) -> None:
     """Also ship the model in ORT format with its operator list, for ORT Mobile and minimal builds."""
     from edgekit.passes.ort_mobile import convert_to_ort_format
 
+    # The converter logs each step at INFO on its own logger; keep the console to our progress lines.
+    logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)
     with state.progress.step("converting to ORT format (--target_platform arm)"):
         files = convert_to_ort_format(state.current, state.scratch / "ort-format", target_platform="arm")
     state.companions.update({"model.ort": files["ort"], "required_operators.config": files["config"]})
