@@ -38,6 +38,7 @@ class BuildState:
     current: Path | None = None
     companions: dict[str, Path] = field(default_factory=dict)  # shipped name -> file, beside the model file
     record: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # results passes may share within one build
 
     @cached_property
     def _corpus_split(self) -> tuple[list[str], list[str]]:

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from edgekit.budget import check_max_drop
+from edgekit.budget import Budget, check_fraction
 from edgekit.errors import RecipeError
 from edgekit.export import DEFAULT_OPSET, check_opset
 from edgekit.targets import get_target
@@ -36,6 +36,8 @@ class QuantizeSettings:
 class ValidateSettings:
     atol: float = 1e-4  # FP32 graphs must match PyTorch to this max abs diff on real text
     max_drop: float | None = None  # reduced-precision graphs; None: per-output default (edgekit.budget)
+    min_cosine: float = 0.985  # embeddings: worst sentence's cosine to FP32
+    min_neighbour_agreement: float = 0.95  # embeddings: nearest other sentence unchanged
     samples: int = 64  # held-out corpus sentences
     batch_size: int = 8
     max_length: int = 128
@@ -53,6 +55,11 @@ class Recipe:
     export: ExportSettings = ExportSettings()
     quantize: QuantizeSettings = QuantizeSettings()
     validate: ValidateSettings = ValidateSettings()
+
+    @property
+    def budget(self) -> Budget:
+        v = self.validate
+        return Budget(v.max_drop, v.min_cosine, v.min_neighbour_agreement)
 
     def to_toml(self) -> str:
         lines = [f"target = {_toml(self.target)}"]
@@ -150,6 +157,8 @@ def _check_values(recipe: Recipe) -> None:
             raise RecipeError(f"{name} must be a positive integer, got {value!r}")
     if not (isinstance(q.max_float_ops, int) and q.max_float_ops >= 0):
         raise RecipeError(f"max_float_ops must be a non-negative integer, got {q.max_float_ops!r}")
-    check_max_drop(v.max_drop)
+    check_fraction("max_drop", v.max_drop)
+    check_fraction("min_cosine", v.min_cosine)
+    check_fraction("min_neighbour_agreement", v.min_neighbour_agreement)
     if q.choose not in ("fastest", "first"):
         raise RecipeError(f"choose must be 'fastest' or 'first', got {q.choose!r}")

@@ -24,7 +24,7 @@ def test_unknown_top_level_key(tmp_path):
 def test_unknown_section_key(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('[validate]\natol = 1e-3\ntolerance = 2\n')
-    with pytest.raises(RecipeError, match="'tolerance'.*valid: atol, max_drop, samples, batch_size, max_length"):
+    with pytest.raises(RecipeError, match="'tolerance'.*valid: atol, max_drop, min_cosine, min_neighbour_agreement, samples, batch_size, max_length"):
         load_recipe(path)
 
 

@@ -53,7 +53,7 @@ def fuse_step(state: BuildState) -> None:
 
 def validate_step(state: BuildState) -> None:
     """Final fidelity figures of the artefact against PyTorch FP32, gated by atol or by --max-drop."""
-    from edgekit.budget import drop_name, effective_max_drop, fidelity_drop, within_budget
+    from edgekit.budget import drop_name, fidelity_drop
 
     settings = state.recipe.validate
     with state.progress.step(f"validating against PyTorch FP32 on {len(state.validation_texts())} held-out texts"):
@@ -66,11 +66,11 @@ def validate_step(state: BuildState) -> None:
         failure = (f"validation failed: output {worst_name!r} differs from PyTorch by {worst['max_abs_diff']:.3g} "
                    f"> --atol {settings.atol:g} on {figures['samples']} real texts")
     else:
-        max_drop = effective_max_drop(figures, settings.max_drop)
-        figures.update(max_drop=max_drop, drop=fidelity_drop(figures), drop_measure=drop_name(figures))
-        figures["passed"] = within_budget(figures, max_drop)
-        failure = (f"validation failed: {drop_name(figures)} {figures['drop']:.4f} exceeds --max-drop {max_drop:g} "
-                   f"on {figures['samples']} real texts")
+        budget = state.recipe.budget
+        failed = budget.failures(figures)
+        figures.update(max_drop=budget.max_drop_for(figures), drop=fidelity_drop(figures),
+                       drop_measure=drop_name(figures), passed=not failed, budget_failures=failed)
+        failure = f"validation failed on {figures['samples']} real texts: {'; '.join(failed)}"
     state.record["validation"] = figures
     if not figures["passed"]:
         raise ValidationError(failure)

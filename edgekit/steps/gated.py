@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.budget import drop_name, effective_max_drop, fidelity_drop, score, within_budget
+from edgekit.budget import drop_name, fidelity_drop
 from edgekit.build_state import BuildState
 from edgekit.errors import InvalidChoiceError, ValidationError
 
@@ -33,7 +33,7 @@ class Method:
 def run_gated(state: BuildState, methods: dict[str, Method], *, suffix: str, adopt: Callable[[Path], None]) -> None:
     from edgekit.passes.sensitivity import Candidate, exclusion_candidates, gated_search, rank_sensitivity
 
-    settings, max_drop = state.recipe.quantize, state.recipe.validate.max_drop
+    settings, budget = state.recipe.quantize, state.recipe.budget
     for name in settings.candidates:
         if name not in methods:
             raise InvalidChoiceError("quantisation method", name, tuple(methods))
@@ -46,7 +46,7 @@ def run_gated(state: BuildState, methods: dict[str, Method], *, suffix: str, ado
         return build
 
     evaluate = state.evaluate
-    passes = lambda figures: within_budget(figures, max_drop)  # noqa: E731
+    passes, score = budget.passes, budget.score
     candidates = [Candidate(label=m, build=builder(methods[m], ()), suffix=suffix) for m in settings.candidates]
     with state.progress.bar(f"building and validating {len(candidates)} INT8 candidate(s)", len(candidates)) as tick:
         result = gated_search(candidates, evaluate=_ticking(evaluate, tick), passes=passes, score=score,
@@ -72,7 +72,8 @@ def run_gated(state: BuildState, methods: dict[str, Method], *, suffix: str, ado
     chosen = result.chosen
     state.record["quantization"] = {
         "chosen": chosen.label, "passed": result.passed, "kept_float": list(chosen.excluded),
-        "max_drop": effective_max_drop(chosen.figures, max_drop), "drop_measure": drop_name(chosen.figures), "drop": fidelity_drop(chosen.figures),
+        "max_drop": budget.max_drop_for(chosen.figures), "drop_measure": drop_name(chosen.figures),
+        "drop": fidelity_drop(chosen.figures),
         "details": infos.get(chosen.path.name, {}), "candidates": log,
         "rule": f"{settings.choose} candidate inside the budget; if none, the best-scoring one is saved and the "
                 "build fails",
@@ -80,9 +81,8 @@ def run_gated(state: BuildState, methods: dict[str, Method], *, suffix: str, ado
     if not result.passed:
         saved = _save_rejected(state, chosen.path)
         raise ValidationError(
-            f"no INT8 build met --max-drop {effective_max_drop(chosen.figures, max_drop):g}: the best, {chosen.label} with "
-            f"{len(chosen.excluded)} ops kept float, has {drop_name(chosen.figures)} "
-            f"{fidelity_drop(chosen.figures):.4f}; its model and record were saved to {saved}")
+            f"no INT8 build met the accuracy budget: the best, {chosen.label} with {len(chosen.excluded)} ops kept "
+            f"float, has {'; '.join(budget.failures(chosen.figures))}; its model and record were saved to {saved}")
     adopt(chosen.path)
 
 

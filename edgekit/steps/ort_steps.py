@@ -55,8 +55,13 @@ def _maybe_split(state: BuildState, src: Path, dst: Path, keep_float: Sequence[s
         return {}, src, list(keep_float)
     from edgekit.passes.ort_outliers import split_outlier_channels
 
-    split_path = dst.with_name(dst.stem + "-split.onnx")
-    info = split_outlier_channels(src, split_path, calibration_feeds=_calibration_feeds(state))
+    # The split depends on the source graph and calibration text only: one per build, reused by every
+    # candidate and sensitivity probe.
+    split_path = state.scratch / f"split-{src.stem}.onnx"
+    key = f"outlier_split:{src}"
+    if key not in state.cache:
+        state.cache[key] = split_outlier_channels(src, split_path, calibration_feeds=_calibration_feeds(state))
+    info = state.cache[key]
     return {"outlier_split": info}, split_path, [*keep_float, *info["float_nodes"]]
 
 
