@@ -1,0 +1,382 @@
+"""ONNX Runtime passes on a tiny random RoBERTa: fusion, INT8 (dynamic, static QDQ), outlier split,
+ORT format, and the gated search (the latter with stand-in callables, no models)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.errors import InputError, InvalidChoiceError, PassError
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+LAYERS, HEADS, HIDDEN = 2, 4, 32
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory) -> Path:
+    import torch
+    from transformers import RobertaConfig, RobertaModel
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    config = RobertaConfig(vocab_size=300, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+                           intermediate_size=37, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1)
+    torch.manual_seed(0)
+    model = RobertaModel(config, add_pooling_layer=False).eval()
+    path = tmp_path_factory.mktemp("tiny_ort") / "model.onnx"
+    ids = torch.randint(3, 300, (2, 16))
+    names = ["input_ids", "attention_mask", "last_hidden_state"]
+    torch.onnx.export(LastHidden(model), (ids, torch.ones_like(ids)), str(path), input_names=names[:2],
+                      output_names=names[2:], dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names},
+                      opset_version=17, dynamo=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_fused(tiny_onnx) -> Path:
+    from edgekit.passes.ort_fuse import fuse_transformer
+
+    dst = tiny_onnx.with_name("fused.onnx")
+    fuse_transformer(tiny_onnx, dst, num_heads=HEADS, hidden_size=HIDDEN)
+    return dst
+
+
+def feeds(seed: int = 0, batch: int = 4) -> dict[str, np.ndarray]:
+    """Right-padded batch (fused Attention assumes right padding), lengths 5..20, pad id 1."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(5, 21, batch)
+    ids = np.ones((batch, lengths.max()), np.int64)
+    mask = np.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = np.concatenate([[0], rng.integers(5, 300, n - 2), [2]])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def run(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feed)[0]
+
+
+def pooled_cosine(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def pool(h):
+        e = (h * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+    return (pool(a) * pool(b)).sum(1)
+
+
+def op_counts(path: Path) -> Counter:
+    return Counter(n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+# -- fusion ---------------------------------------------------------------------------------------
+
+def test_fuse_counts_and_numerics(tiny_onnx, tiny_fused):
+    counts = op_counts(tiny_fused)
+    assert counts["Attention"] == LAYERS
+    assert counts["SkipLayerNormalization"] == 2 * LAYERS  # after attention and after the FFN
+    assert counts["BiasGelu"] == LAYERS
+    assert counts["MatMul"] == 3 * LAYERS  # attention output, FFN in, FFN out; QKV live inside Attention
+    feed = feeds()
+    real = feed["attention_mask"].astype(bool)
+    diff = np.abs(run(tiny_onnx, feed) - run(tiny_fused, feed))[real]
+    assert diff.max() < 1e-4
+
+
+def test_fuse_returns_counts_and_checks_expected(tiny_onnx, tmp_path):
+    from edgekit.passes.ort_fuse import fuse_transformer
+
+    counts = fuse_transformer(tiny_onnx, tmp_path / "ok.onnx", num_heads=HEADS, hidden_size=HIDDEN,
+                              expected={"Attention": LAYERS, "SkipLayerNormalization": 2 * LAYERS})
+    assert counts["Attention"] == LAYERS and counts["EmbedLayerNormalization"] == 0
+    dst = tmp_path / "bad.onnx"
+    with pytest.raises(PassError, match=r"Attention: found 2, expected at least 3"):
+        fuse_transformer(tiny_onnx, dst, num_heads=HEADS, hidden_size=HIDDEN, expected={"Attention": 3})
+    assert not dst.exists()  # an incomplete fusion is not written
+
+
+def test_fuse_rejects_bad_arguments(tiny_onnx, tmp_path):
+    from edgekit.passes.ort_fuse import fuse_transformer
+
+    with pytest.raises(InvalidChoiceError):
+        fuse_transformer(tiny_onnx, tmp_path / "x.onnx", num_heads=HEADS, hidden_size=HIDDEN, model_type="gpt2")
+    with pytest.raises(InvalidChoiceError):
+        fuse_transformer(tiny_onnx, tmp_path / "x.onnx", num_heads=HEADS, hidden_size=HIDDEN,
+                         expected={"Attenshun": 1})
+    with pytest.raises(InputError):
+        fuse_transformer(tiny_onnx, tmp_path / "x.onnx", num_heads=5, hidden_size=HIDDEN)
+    with pytest.raises(InputError):
+        fuse_transformer(tmp_path / "missing.onnx", tmp_path / "x.onnx", num_heads=HEADS, hidden_size=HIDDEN)
+
+
+# -- dynamic INT8 ---------------------------------------------------------------------------------
+
+def test_dynamic_on_fused_graph(tiny_onnx, tiny_fused, tmp_path):
+    from edgekit.passes.ort_quantize import quantize_dynamic_int8
+
+    dst = tmp_path / "dyn.onnx"
+    info = quantize_dynamic_int8(tiny_fused, dst, per_channel=True, reduce_range=False)
+    counts = op_counts(dst)
+    assert counts["QAttention"] == LAYERS and counts["MatMulInteger"] == 3 * LAYERS
+    assert counts["MatMul"] == 0 and counts["Attention"] == 0
+    assert info["quantized_matmuls"] == 4 * LAYERS and info["per_channel"] and info["mode"] == "dynamic"
+    feed = feeds(1)
+    cos = pooled_cosine(run(tiny_onnx, feed), run(dst, feed), feed["attention_mask"])
+    assert cos.min() > 0.99
+
+
+def test_dynamic_excluded_nodes_stay_float(tiny_fused, tmp_path):
+    from edgekit.passes.ort_quantize import quantize_dynamic_int8, weight_matmuls
+
+    candidates = weight_matmuls(tiny_fused)
+    assert len(candidates) == 4 * LAYERS
+    keep = [n for n in candidates if n.endswith("output/dense/MatMul") and "attention" not in n] + ["Attention_0"]
+    dst = tmp_path / "dyn_excl.onnx"
+    info = quantize_dynamic_int8(tiny_fused, dst, per_channel=False, reduce_range=False, nodes_to_exclude=keep)
+    graph = onnx.load(str(dst)).graph
+    by_name = {n.name: n for n in graph.node}
+    floats = {t.name: t.data_type for t in graph.initializer}
+    for name in keep:
+        assert by_name[name].op_type in ("MatMul", "Attention")
+        assert floats[by_name[name].input[1]] == onnx.TensorProto.FLOAT
+    assert info["quantized_matmuls"] == 4 * LAYERS - len(keep) and info["excluded"] == keep
+    with pytest.raises(InputError, match="not in the graph"):
+        quantize_dynamic_int8(tiny_fused, tmp_path / "typo.onnx", per_channel=True, nodes_to_exclude=["nope"])
+
+
+def test_dynamic_reduce_range_follows_cpu(tiny_fused, tmp_path, monkeypatch):
+    from edgekit.passes import ort_quantize
+
+    monkeypatch.setattr(ort_quantize.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(ort_quantize, "cpu_has_vnni", lambda: False)
+    info = ort_quantize.quantize_dynamic_int8(tiny_fused, tmp_path / "rr.onnx", per_channel=True)
+    assert info["reduce_range"] is True and "VNNI" in info["reduce_range_reason"]
+    monkeypatch.setattr(ort_quantize, "cpu_has_vnni", lambda: True)
+    assert ort_quantize.quantize_dynamic_int8(tiny_fused, tmp_path / "rr2.onnx", per_channel=True)["reduce_range"] is False
+
+
+def test_cpu_has_vnni_reads_flags(tmp_path):
+    from edgekit.passes.ort_quantize import cpu_has_vnni
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n")
+    assert cpu_has_vnni(info) is True
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert cpu_has_vnni(info) is False
+    info.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp\n")  # ARM: not applicable
+    assert cpu_has_vnni(info) is None
+    assert cpu_has_vnni(tmp_path / "absent") is None
+
+
+# -- static QDQ -----------------------------------------------------------------------------------
+
+def calibration() -> list[dict[str, np.ndarray]]:
+    return [feeds(seed) for seed in range(10, 14)]  # lengths differ between batches on purpose
+
+
+@pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
+def test_static_qdq_methods(tiny_onnx, tmp_path, method):
+    from edgekit.passes.ort_quantize import quantize_static_qdq
+
+    dst = tmp_path / f"qdq_{method}.onnx"
+    info = quantize_static_qdq(tiny_onnx, dst, calibration_feeds=calibration(), method=method, per_channel=True,
+                               pad_values={"input_ids": 1})
+    graph = onnx.load(str(dst)).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul"]
+    weighted = [n for n in matmuls if producers.get(n.input[1]) == "DequantizeLinear"]
+    activation_only = [n for n in matmuls if producers.get(n.input[1]) != "DequantizeLinear"]
+    assert info["quantized_matmuls"] == len(weighted) == 6 * LAYERS  # Q, K, V, out, FFN in, FFN out
+    assert len(activation_only) == 2 * LAYERS  # Q.K^T and P.V stay float
+    assert all(producers.get(n.input[0]) != "DequantizeLinear" for n in activation_only)
+    assert op_counts(dst)["QuantizeLinear"] > 0
+    feed = feeds(2)
+    cos = pooled_cosine(run(tiny_onnx, feed), run(dst, feed), feed["attention_mask"])
+    assert cos.min() > 0.95
+
+
+def test_static_qdq_s8s8_on_fused_graph_with_exclusion(tiny_fused, tmp_path):
+    from edgekit.passes.ort_quantize import quantize_static_qdq, weight_matmuls
+
+    excluded = weight_matmuls(tiny_fused)[1:2]
+    dst = tmp_path / "s8s8.onnx"
+    info = quantize_static_qdq(tiny_fused, dst, calibration_feeds=calibration(), method="minmax", per_channel=True,
+                               activation_type="s8", weight_type="s8", nodes_to_exclude=excluded)
+    assert info["reduce_range"] is False  # S8S8 cannot saturate
+    graph = onnx.load(str(dst)).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    node = next(n for n in graph.node if n.name == excluded[0])
+    assert producers.get(node.input[0]) != "DequantizeLinear"
+    # Activations after com.microsoft ops are quantised too (both MatMul inputs dequantised), not weights only.
+    both = [n for n in graph.node if n.op_type == "MatMul"
+            and all(producers.get(i) == "DequantizeLinear" for i in n.input)]
+    assert info["quantized_matmuls"] == len(both) == 3 * LAYERS - 1  # QKV stay in the float Attention op
+
+
+def test_static_qdq_refuses_weight_only_result(tiny_fused, tmp_path, monkeypatch):
+    from edgekit.passes import ort_quantize
+
+    # Without symbolic typing the quantiser cannot type activations after com.microsoft ops and would
+    # silently round the weights only; the pass must say so instead.
+    monkeypatch.setattr(ort_quantize, "_typed", lambda onnx_module, src: str(src))
+    dst = tmp_path / "weights_only.onnx"
+    with pytest.raises(PassError, match="left the activations"):
+        ort_quantize.quantize_static_qdq(tiny_fused, dst, calibration_feeds=calibration(), method="minmax",
+                                         per_channel=True)
+    assert not dst.exists()
+
+
+def test_static_qdq_calibration_cache_is_reused(tiny_onnx, tmp_path):
+    from edgekit.passes.ort_quantize import quantize_static_qdq
+
+    cache = tmp_path / "ranges.json"
+    first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    quantize_static_qdq(tiny_onnx, first, calibration_feeds=calibration(), method="percentile", per_channel=True,
+                        calibration_cache=cache)
+    assert cache.is_file()
+    # Different feeds, same cache: the cached ranges are used, so the models are identical.
+    quantize_static_qdq(tiny_onnx, second, calibration_feeds=[feeds(99)], method="percentile", per_channel=True,
+                        calibration_cache=cache)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_static_qdq_validates_choices(tiny_onnx, tmp_path):
+    from edgekit.passes.ort_quantize import quantize_static_qdq
+
+    with pytest.raises(InvalidChoiceError, match="calibration method"):
+        quantize_static_qdq(tiny_onnx, tmp_path / "x.onnx", calibration_feeds=calibration(), method="kl",
+                            per_channel=True)
+    with pytest.raises(InvalidChoiceError, match="activation type"):
+        quantize_static_qdq(tiny_onnx, tmp_path / "x.onnx", calibration_feeds=calibration(), method="minmax",
+                            per_channel=True, activation_type="int4")
+    with pytest.raises(InputError, match="empty"):
+        quantize_static_qdq(tiny_onnx, tmp_path / "x.onnx", calibration_feeds=[], method="minmax", per_channel=True)
+
+
+def test_uniform_feeds_pads_rows():
+    from edgekit.passes.ort_quantize import uniform_feeds
+
+    rows = uniform_feeds([feeds(0, 2), feeds(1, 3)], pad_values={"input_ids": 1})
+    assert len(rows) == 5 and len({r["input_ids"].shape for r in rows}) == 1
+    longest = rows[0]["input_ids"].shape[1]
+    short = min(rows, key=lambda r: r["attention_mask"].sum())
+    n = int(short["attention_mask"].sum())
+    assert n < longest and (short["input_ids"][0, n:] == 1).all() and (short["attention_mask"][0, n:] == 0).all()
+
+
+# -- outlier split --------------------------------------------------------------------------------
+
+def test_outlier_split_is_exact_and_kept_float(tiny_onnx, tiny_fused, tmp_path):
+    from edgekit.passes.ort_outliers import split_outlier_channels
+    from edgekit.passes.ort_quantize import quantize_dynamic_int8
+
+    split = tmp_path / "split.onnx"
+    # Random weights have no real outliers: a low threshold forces a few channels per MatMul.
+    info = split_outlier_channels(tiny_fused, split, calibration_feeds=calibration(), threshold=1.5, max_channels=3)
+    assert info["channels"] and all(1 <= k <= 3 for k in info["channels"].values())
+    feed = feeds(3)
+    real = feed["attention_mask"].astype(bool)
+    assert np.abs(run(tiny_fused, feed) - run(split, feed))[real].max() < 1e-4
+    dst = tmp_path / "split_int8.onnx"
+    quantize_dynamic_int8(split, dst, per_channel=True, reduce_range=False, nodes_to_exclude=info["float_nodes"])
+    types = {n.name: n.op_type for n in onnx.load(str(dst)).graph.node}
+    assert all(types[name] == "MatMul" for name in info["float_nodes"])
+    assert Counter(types.values())["MatMulInteger"] == 3 * LAYERS
+    cos = pooled_cosine(run(tiny_onnx, feed), run(dst, feed), feed["attention_mask"])
+    assert cos.min() > 0.99
+
+
+# -- ORT format (ARM) -----------------------------------------------------------------------------
+
+def test_ort_format_arm_s8s8(tiny_onnx, tmp_path):
+    from edgekit.passes.ort_mobile import convert_to_ort_format
+    from edgekit.passes.ort_quantize import quantize_static_qdq
+
+    qdq = tmp_path / "arm" / "model.onnx"
+    quantize_static_qdq(tiny_onnx, qdq, calibration_feeds=calibration(), method="minmax", per_channel=True,
+                        activation_type="s8", weight_type="s8")
+    paths = convert_to_ort_format(qdq, tmp_path / "ort", target_platform="arm")
+    assert paths["ort"].suffix == ".ort" and paths["ort"].stat().st_size > 0
+    config = paths["config"].read_text()
+    assert "ai.onnx" in config and "MatMul" in config
+    feed = feeds(4)
+    cos = pooled_cosine(run(tiny_onnx, feed), run(paths["ort"], feed), feed["attention_mask"])
+    assert cos.min() > 0.95
+    with pytest.raises(InvalidChoiceError):
+        convert_to_ort_format(qdq, tmp_path / "ort2", target_platform="riscv")
+
+
+# -- sensitivity and gated search (stand-in callables: no ONNX involved) ----------------------------
+
+DAMAGE = {"a": 0.004, "b": 0.0005, "c": 0.002, "d": 0.0001}
+
+
+def fake_build(excluded, dst: Path) -> None:
+    dst.write_text(",".join(sorted(excluded)))
+
+
+def fake_evaluate(path: Path) -> dict[str, float]:
+    kept = set(filter(None, path.read_text().split(",")))
+    return {"cos": 1.0 - sum(v for k, v in DAMAGE.items() if k not in kept), "float": len(kept)}
+
+
+def test_rank_sensitivity_orders_by_damage(tmp_path):
+    from edgekit.passes.sensitivity import rank_sensitivity
+
+    ranking = rank_sensitivity(candidates=list(DAMAGE), build=fake_build, evaluate=fake_evaluate,
+                               score=lambda f: f["cos"], work_dir=tmp_path)
+    assert [n for n, _ in ranking] == ["a", "c", "b", "d"]
+    assert ranking[0][1] == pytest.approx(1 - DAMAGE["a"])
+    assert not list(tmp_path.iterdir())  # the probe model is cleaned up
+
+
+def test_gated_search_picks_fastest_passing(tmp_path):
+    from edgekit.passes.sensitivity import exclusion_candidates, gated_search
+
+    candidates = exclusion_candidates(ranking=["a", "c", "b", "d"], build=fake_build, sizes=(0, 1, 2, 3, 4))
+    # Passing needs cos >= 0.997: k=1 (a float) already passes; k=2 passes too but is timed faster here.
+    times = {"int8-float1": 30.0, "int8-float2": 20.0, "int8-float3": 25.0, "int8-float4": 40.0}
+    result = gated_search(candidates, evaluate=fake_evaluate, passes=lambda f: f["cos"] >= 0.997,
+                          score=lambda f: f["cos"], work_dir=tmp_path,
+                          latency=lambda paths: [times[p.stem] for p in paths])
+    assert result.passed and result.chosen.label == "int8-float2"
+    assert result.chosen.excluded == ("a", "c")
+    assert [o.label for o in result.outcomes if o.passed] == ["int8-float1", "int8-float2", "int8-float3",
+                                                               "int8-float4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8-float2.onnx"]  # losers deleted
+    assert sum(row["chosen"] for row in result.summary()) == 1
+
+
+def test_gated_search_keeps_best_when_none_passes(tmp_path):
+    from edgekit.passes.sensitivity import exclusion_candidates, gated_search
+
+    candidates = exclusion_candidates(ranking=["a", "c", "b", "d"], build=fake_build, sizes=(0, 1, 2))
+    timed = []
+    result = gated_search(candidates, evaluate=fake_evaluate, passes=lambda f: f["cos"] >= 0.9999,
+                          score=lambda f: f["cos"], work_dir=tmp_path, keep_all=True,
+                          latency=lambda paths: timed.extend(paths) or [12.5] * len(paths))
+    assert not result.passed and result.chosen.label == "int8-float2"
+    assert result.chosen.figures["cos"] == pytest.approx(1 - DAMAGE["b"] - DAMAGE["d"])
+    assert result.chosen.latency_ms == 12.5 and [p.stem for p in timed] == ["int8-float2"]
+    assert len(list(tmp_path.iterdir())) == 3  # keep_all
+
+
+def test_gated_search_rejects_duplicate_labels(tmp_path):
+    from edgekit.passes.sensitivity import Candidate, gated_search
+
+    same = [Candidate("x", lambda dst: fake_build((), dst)), Candidate("x", lambda dst: fake_build((), dst))]
+    with pytest.raises(InputError):
+        gated_search(same, evaluate=fake_evaluate, passes=lambda f: True, score=lambda f: 0.0,
+                     latency=lambda paths: [1.0] * len(paths), work_dir=tmp_path)
