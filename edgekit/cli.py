@@ -115,7 +115,7 @@ def _print_export_summary(result) -> None:
                    f"(device default {record['openvino']['device_default_precision']})")
     if "quantization" in record:
         q = record["quantization"]
-        click.echo(f"quantisation: {q['chosen']} ({len(q['kept_float'])} ops kept float), "
+        click.echo(f"quantisation: {q['chosen']} ({len(q['kept_float'])} ops kept float by the search), "
                    f"chosen from {len(q['candidates'])} candidates")
     if record["source"]["random_weights"]:
         click.echo("note: " + record["source"]["note"])

@@ -107,12 +107,16 @@ def convert_to_ir(onnx_path: Path, out_dir: Path, *, compress_to_fp16: bool) -> 
 
 def compile_ir(xml_path: Path | Any, *, threads: int | None, precision: str | None = None,
                device: str = "CPU", performance_hint: str = "LATENCY",
-               static_shapes: dict[str, list[int]] | None = None) -> Any:
+               static_shapes: dict[str, list[int]] | None = None,
+               dynamic_quantization_group_size: int | None = None) -> Any:
     """Compile an IR (path or ov.Model) for inference.
 
     precision None leaves the device's default (bf16/f16 on capable CPUs); "f32" pins full precision,
     which is what a comparison of an fp32 artefact with its reference needs. static_shapes reshapes
-    the inputs first (e.g. {"input_ids": [1, 128], ...}); a fixed shape can be faster than dynamic.
+    the inputs first (e.g. {"input_ids": [1, -1]}). A fully static [1, 128] INT8 IR fails to compile
+    in OpenVINO 2026.4 (openvino#33446); a static batch with dynamic length works.
+    dynamic_quantization_group_size: on x86 the CPU plugin quantises the activations of
+    weight-compressed (int8-weight) MatMuls on the fly, in groups of 32 by default; 0 turns that off.
     """
     if precision is not None and precision not in PRECISIONS:
         raise InvalidChoiceError("OpenVINO inference precision", precision, PRECISIONS)
@@ -128,4 +132,8 @@ def compile_ir(xml_path: Path | Any, *, threads: int | None, precision: str | No
         config["INFERENCE_NUM_THREADS"] = threads
     if precision is not None:
         config["INFERENCE_PRECISION_HINT"] = precision
+    if dynamic_quantization_group_size is not None:
+        if dynamic_quantization_group_size < 0:
+            raise InputError(f"dynamic_quantization_group_size must be >= 0, got {dynamic_quantization_group_size}")
+        config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = dynamic_quantization_group_size
     return _core().compile_model(model, device, config)

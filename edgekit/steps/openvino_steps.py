@@ -92,6 +92,9 @@ def _openvino_methods():
         # keeping those 6 MatMuls float lifts nearest-neighbour agreement from 0.935 to 0.96.
         ("nncf-sq0.9-ffn-out-float", _nncf(0.9, float_patterns=(r".*/layer\.\d+/output/dense/MatMul",)),
          "NNCF PTQ, TRANSFORMER, SmoothQuant 0.9, FFN output MatMuls kept float"),
+        ("nncf-sq0.9-ffn-float",
+         _nncf(0.9, float_patterns=(r".*/layer\.\d+/output/dense/MatMul", r".*/intermediate/dense/MatMul")),
+         "NNCF PTQ, TRANSFORMER, SmoothQuant 0.9, both FFN MatMuls kept float (attention stays INT8)"),
     ):
         methods[name] = Method(name, build, _ov_matmuls, description)
     return methods
