@@ -124,8 +124,10 @@ register(Target(
     isa="x86-64",
     passes=("export", "fuse", "quantize-ort", "validate"),
     model_file="model.onnx",
-    settings={"quantize": {"candidates": ("dynamic-pc", "dynamic-pc-split")}, "validate": {"samples": 256}},
-    description="INT8 of the fused graph for x86-64 (VNNI), fastest method inside the accuracy budget",
+    settings={"quantize": {"candidates": ("dynamic-pc", "dynamic-pc-split", "dynamic-pc-unfused",
+                                          "dynamic-pc-split-unfused")},
+              "validate": {"samples": 256}},
+    description="INT8 for x86-64 (VNNI) of the fused or unfused graph, fastest method inside the accuracy budget",
     reason="VNNI CPUs run U8S8 integer MatMuls about 4x faster than FP32; dynamic activation scales need no "
            "calibration to stay in range, per-channel weight scales keep small real models accurate, and the "
            "few outlier activation channels of trained models are routed through float so one scale fits the "

@@ -18,6 +18,7 @@ def export_step(state: BuildState) -> None:
         state.record["graph"] = export_onnx(state.model, example, state.task, dst, opset=state.recipe.export.opset,
                                             metadata=_graph_metadata(state))
     state.current = dst
+    state.cache["exported"] = dst  # INT8 candidates may start from the unfused graph
 
 
 def _graph_metadata(state: BuildState) -> dict[str, str]:
