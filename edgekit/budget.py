@@ -38,7 +38,7 @@ def drop_name(figures: dict) -> str:
 class Budget:
     max_drop: float | None = None  # None: the default for the kind of output
     min_cosine: float = 0.985  # embeddings only
-    min_neighbour_agreement: float = 0.95  # embeddings only
+    min_neighbour_agreement: float = 0.9  # embeddings only
 
     def max_drop_for(self, figures: dict) -> float:
         return DEFAULT_MAX_DROP[drop_name(figures)] if self.max_drop is None else self.max_drop

@@ -75,7 +75,7 @@ def test_every_target_on_minilm(minilm_dir, tmp_path, target):
     recipe = tmp_path / "fast.toml"
     recipe.write_text(FAST_RECIPE)
     result = api.export(model=str(minilm_dir), task="feature-extraction", target=target, out=tmp_path / "m",
-                        quiet=True, samples=64, recipe=recipe)
+                        quiet=True, recipe=recipe)  # each target's own sample count: NN agreement needs ~256
     figures = result.record["validation"]
     assert figures["passed"] is True and figures["cosine_mean"] >= 0.99
     _check_structure(target, result, layers=6)
@@ -124,7 +124,7 @@ def test_progress_is_shown_during_calibration(runner, cli, tiny_classifier, tmp_
                                  "--out", str(tmp_path / "o"), "--samples", "16", "--recipe", str(recipe)])
     assert result.exit_code == 0, result.output
     assert "calibrating NNCF INT8 on 64 texts" in result.output
-    assert "building and validating 1 INT8 candidate(s)" in result.output
+    assert "building and validating 3 INT8 candidate(s)" in result.output
 
 
 def test_calibration_data_file_is_used_and_disjoint(tiny_classifier, tmp_path):

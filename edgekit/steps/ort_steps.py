@@ -78,8 +78,7 @@ _register("dynamic", _dynamic(False, False), "dynamic INT8, per-tensor weights")
 _register("dynamic-pc", _dynamic(True, False), "dynamic INT8, per-channel weights")
 _register("dynamic-pc-split", _dynamic(True, True),
           "dynamic INT8, per-channel weights, outlier activation channels routed through small float MatMuls")
-# Measured with ORT 1.32 on an AVX-512 VNNI Xeon: dynamic INT8 of the unfused graph (MatMulInteger)
-# ran about 20% faster than of the fused one (QAttention), so the search gets both and keeps the faster.
+# Dynamic INT8 of the unfused graph (MatMulInteger for Q, K, V too) instead of the fused one (QAttention).
 _register("dynamic-pc-unfused", _dynamic(True, False), "dynamic INT8, per-channel, on the unfused graph", True)
 _register("dynamic-pc-split-unfused", _dynamic(True, True),
           "dynamic INT8, per-channel, outlier channels in float, on the unfused graph", True)
