@@ -38,7 +38,8 @@ def _check_structure(target: str, result, layers: int) -> None:
         assert _ops(out / "model.onnx")["Attention"] == layers
     if target == "onnxruntime-int8":
         ops = _ops(out / "model.onnx")
-        assert ops["MatMulInteger"] + ops["QAttention"] >= 4 * layers
+        kept = len(record["quantization"]["kept_float"])  # the search may keep sensitive ops in float
+        assert ops["MatMulInteger"] + ops["QAttention"] >= 4 * layers - kept
         assert record["quantization"]["passed"] is True
     if target == "onnxruntime-int8-arm64":
         assert {"model.ort", "required_operators.config"} <= set(record["files"])
@@ -72,10 +73,9 @@ def test_every_target_on_tiny_roberta(tiny_classifier, tmp_path, target):
 
 @pytest.mark.parametrize("target", target_names())
 def test_every_target_on_minilm(minilm_dir, tmp_path, target):
-    recipe = tmp_path / "fast.toml"
-    recipe.write_text(FAST_RECIPE)
+    # Each target's own recipe: real weights need the full calibration and validation sets.
     result = api.export(model=str(minilm_dir), task="feature-extraction", target=target, out=tmp_path / "m",
-                        quiet=True, recipe=recipe)  # each target's own sample count: NN agreement needs ~256
+                        quiet=True)
     figures = result.record["validation"]
     assert figures["passed"] is True and figures["cosine_mean"] >= 0.99
     _check_structure(target, result, layers=6)
