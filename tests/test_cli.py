@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from edgekit import __version__
 from edgekit.targets import all_targets
