@@ -76,3 +76,13 @@ def paired_ratio(slow: list[float], fast: list[float], *, seed: int = 0) -> dict
                                                          float(np.percentile(boots, 97.5))],
             "p10": float(np.percentile(ratios, 10)), "p90": float(np.percentile(ratios, 90)),
             "ratio_of_medians": float(statistics.median(slow) / statistics.median(fast))}
+
+
+def write_results(name: str, result: dict, render) -> None:
+    """One result format (JSON with the raw data), and its Markdown view beside it; prints the view."""
+    import json
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"{name}.md").write_text(render(result))
+    print(render(result))

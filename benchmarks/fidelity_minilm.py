@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, WORK, machine  # noqa: E402
+from common import WORK, write_results, machine  # noqa: E402
 
 GOALS = {"cosine_mean": 0.997, "cosine_min": 0.985, "neighbour_agreement": 0.95}
 OURS = ("onnxruntime-int8", "openvino-int8")
@@ -126,10 +125,7 @@ def main() -> None:
               "sentences": len(held_out), "calibration_sentences": len(calibration),
               "data": "edgekit corpus: held-out split, disjoint from calibration", "machine": machine(),
               "figures": rows, "chosen": chosen, "goals": GOALS, "verdicts": verdicts}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fidelity_minilm.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "fidelity_minilm.md").write_text(render(result))
-    print(render(result))
+    write_results("fidelity_minilm", result, render)
 
 
 def render(result: dict) -> str:

@@ -10,12 +10,11 @@ benchmarks/results/speed_targets.{json,md}. Random weights: the latencies are re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, WORK, interleaved, machine, paired_ratio, summary  # noqa: E402
+from common import WORK, write_results, interleaved, machine, paired_ratio, summary  # noqa: E402
 
 MODEL = "random:distilroberta-base"
 GOALS = {  # (slower, faster): minimum speed-up the project promises (issue 3)
@@ -79,9 +78,11 @@ def main() -> None:
                            "quantization": record.get("quantization", {}).get("chosen")}
 
     samples = interleaved(runners, rounds=args.rounds, warmup=args.warmup)
-    ratios = {f"{slow} / {fast}": {**paired_ratio(samples[slow], samples[fast]), "goal": goal,
-                                   "met": paired_ratio(samples[slow], samples[fast])["median"] >= goal}
-              for (slow, fast), goal in GOALS.items() if slow in samples and fast in samples}
+    ratios = {}
+    for (slow, fast), goal in GOALS.items():
+        if slow in samples and fast in samples:
+            ratio = paired_ratio(samples[slow], samples[fast])
+            ratios[f"{slow} / {fast}"] = {**ratio, "goal": goal, "met": ratio["median"] >= goal}
     result = {
         "schema": "edgekit.bench.speed_targets/1", "model": MODEL, "warning": RANDOM_WEIGHTS_NOTE,
         "config": {"batch": 1, "seq_len": args.seq_len, "threads": args.threads, "rounds": args.rounds,
@@ -90,10 +91,7 @@ def main() -> None:
         "latency_ms": {name: summary(values) for name, values in samples.items()},
         "speedups": ratios, "samples_ms": samples,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "speed_targets.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "speed_targets.md").write_text(render(result))
-    print(render(result))
+    write_results("speed_targets", result, render)
 
 
 def render(result: dict) -> str:
