@@ -5,14 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekit-installed
 
-.PHONY: setup demo test clean-venv
+.PHONY: setup demo test browser clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: the CPU wheel. An unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[export,dev]"
+	$(PY) -m pip install -q -e ".[export,report,dev]"
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -20,7 +20,11 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/edgekit export --model random:distilroberta-base --target openvino-int8 --force
 
-test: setup
+# The HTML report test opens the page in headless Chromium (Debian's package), installed when absent.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(PY) -m pytest -q
 
 clean-venv:

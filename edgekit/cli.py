@@ -121,6 +121,16 @@ def _print_export_summary(result) -> None:
         click.echo("note: " + record["source"]["note"])
 
 
+from edgekit.bench.cli_bench import bench as _bench_command, claim as _claim_command  # noqa: E402
+
+cli.add_command(_bench_command)
+cli.add_command(_claim_command)
+
+
+from edgekit.bench.cli_compare import compare as _compare_command; cli.add_command(_compare_command)  # noqa: E402,E702
+from edgekit.bench.cli_report import report as _report_command; cli.add_command(_report_command)  # noqa: E402,E702
+
+
 def main() -> None:
     cli.main()
 

@@ -55,3 +55,16 @@ class MissingDependencyError(EdgekitError):
     def __init__(self, package: str, purpose: str, extra: str | None = None) -> None:
         hint = f'pip install "edgekit[{extra}]"' if extra else f"pip install {package}"
         super().__init__(f"{purpose} needs the package {package!r}, which is not installed; run: {hint}")
+
+
+class ReportError(EdgekitError):
+    """A file is not an edgekit report, has a schema version this edgekit cannot read, or reports cannot be
+    compared."""
+
+
+class ArtefactIntegrityError(EdgekitError):
+    """An artefact's files are missing or do not match the sha256 in its edgekit.json."""
+
+
+class BenchError(EdgekitError):
+    """A benchmark measurement failed (e.g. the fresh process that loads an artefact crashed or timed out)."""

@@ -13,15 +13,16 @@ import numpy as np
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
-def ort_session(model_path: Path, *, threads: int | None = None):
+def ort_session(model_path: Path, *, threads: int | None = None, spinning: bool = False):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    # Spinning threads would steal CPU from whatever runs next (another runtime, the reference model).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Spinning threads steal CPU from whatever runs next (another runtime, the reference model), so it is
+    # off unless the caller isolates runs in time (edgekit bench lets threads settle between calls).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
@@ -32,12 +33,13 @@ def run_onnx(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return dict(zip(names, arrays))
 
 
-def open_runner(model_path: Path, *, threads: int | None = None, precision: str | None = None) -> Runner:
+def open_runner(model_path: Path, *, threads: int | None = None, precision: str | None = None,
+                spinning: bool = False) -> Runner:
     """A callable feeds -> outputs for any artefact model file. precision applies to OpenVINO only
-    (None: the device default, which is bf16 or f16 on capable CPUs)."""
+    (None: the device default, which is bf16 or f16 on capable CPUs); spinning to ONNX Runtime only."""
     model_path = Path(model_path)
     if model_path.suffix in (".onnx", ".ort"):
-        session = ort_session(model_path, threads=threads)
+        session = ort_session(model_path, threads=threads, spinning=spinning)
         return lambda feeds: run_onnx(session, feeds)
     if model_path.suffix == ".xml":
         from edgekit.passes.openvino_convert import compile_ir

@@ -79,3 +79,24 @@ def test_light_cli_lists_targets_and_explains_missing_extra():
     assert "onnx-fp32" in result.stdout and result.stdout.count("exit") == 2
     assert "exit 0" in result.stdout and "exit 2" in result.stdout
     assert "pip install \"edgekit[export]\"" in result.stderr
+
+
+def test_light_bench_runs_and_reference_explains_missing_extra(tiny_artefact, tmp_path):
+    out = tmp_path / "report.json"
+    result = _run_light(f"""
+        import sys
+        from edgekit.cli import cli
+        for extra in ([], ["--reference"]):
+            try:
+                cli.main(["bench", {str(tiny_artefact.out_dir)!r}, "--seq-lens", "8", "--threads", "1", "--runs", "2",
+                          "--warmup", "0", "-q", "--out", {str(out)!r}, *extra])
+            except SystemExit as exc:
+                print("exit", exc.code)
+        print("heavy", sorted(m for m in ("torch", "transformers", "onnx") if m in sys.modules))
+    """)
+    assert "exit 0" in result.stdout and "exit 2" in result.stdout, result.stderr
+    assert "heavy []" in result.stdout
+    assert 'pip install "edgekit[export]"' in result.stderr
+    report = json.loads(out.read_text())
+    assert report["schema"] == "edgekit.report" and len(report["configs"]) == 1
+    assert report["artefacts"][0]["peak_rss_mb"] > 0

@@ -1,0 +1,32 @@
+"""Floating-point operations one sequence costs a transformer encoder, from its config.json.
+
+Per layer, for a sequence of n tokens, hidden size d and feed-forward size ff (a multiply-add = 2 ops):
+
+    dense projections   2 * n * (4*d*d + 2*d*ff)    Q, K, V and the output projection (4 d x d), and the
+                                                    feed-forward's d x ff and ff x d
+    attention           2 * 2 * n*n * d             the n x n scores Q K^T, and the scores times V
+                                                    (summed over all heads: heads split d, not multiply it)
+
+times the number of layers. Embeddings (a lookup), LayerNorm, softmax, GELU, biases and the task head are
+left out: together they are a few percent at n >= 32 (the head: one d x d or d x labels matrix). So the
+figure is a slight underestimate of the work, and an efficiency computed from it errs low, never high.
+DistilRoBERTa (6 layers, d 768, ff 3072) at n = 128: 6 * (2*128*7,077,888 + 4*128*128*768) = 11.17e9.
+"""
+
+from __future__ import annotations
+
+REQUIRED_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads")
+
+
+def flops_per_sequence(*, config: dict, seq_len: int) -> float | None:
+    """FLOPs of one forward pass over one sequence of seq_len tokens; None if config lacks the sizes."""
+    try:
+        layers, d, ff, heads = (int(config[key]) for key in REQUIRED_KEYS)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if min(layers, d, ff, heads, seq_len) < 1:
+        return None
+    n = seq_len
+    dense = 2 * n * (4 * d * d + 2 * d * ff)
+    attention = 2 * 2 * n * n * d
+    return float(layers * (dense + attention))

@@ -1,0 +1,149 @@
+"""edgekit bench and edgekit claim on tiny real artefacts: report structure, options, bad input.
+
+No test asserts a timing: only that samples were taken and that the figures derive from them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edgekit import api
+from edgekit.bench.report import load_report, save_report
+from edgekit.bench.runner import Timing, bench
+from edgekit.errors import ArtefactIntegrityError, InputError
+
+FAST = Timing(warmup=1, runs=3, settle_ms=0)
+
+
+@pytest.fixture(scope="module")
+def artefacts(tiny_classifier, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return {target: api.export(model=str(tiny_classifier), target=target, out=root / target, quiet=True,
+                               samples=16).out_dir
+            for target in ("onnx-fp32", "openvino-fp32", "onnxruntime-int8")}
+
+
+def test_bench_measures_every_artefact_and_configuration(artefacts, tmp_path):
+    report = bench(artefacts=list(artefacts.values()), batch_sizes=[1, 2], seq_lens=[8, 16], threads=[1],
+                   timing=FAST, quiet=True)
+    assert report["kind"] == "bench" and len(report["artefacts"]) == 3
+    assert len(report["configs"]) == 3 * 2 * 2
+    for entry in report["configs"]:
+        assert len(entry["samples_ms"]) == 3
+        assert entry["stats"]["p50"] == pytest.approx(float(np.median(entry["samples_ms"])), rel=1e-3)
+        assert entry["efficiency"] is not None and entry["efficiency"]["fraction"] > 0
+        assert entry["efficiency"]["peak"] == ("int8" if entry["artefact"] == "onnxruntime-int8" else "fp32")
+    for described in report["artefacts"]:
+        assert described["load_s"] > 0 and described["peak_rss_mb"] > 0 and described["size_bytes"] > 0
+    assert report["machine"]["peaks"]["1"]["int8_gops"] > 0
+    assert report["settings"]["ort_spinning"] is True
+    path = save_report(report, tmp_path / "r.json")
+    assert load_report(path) == json.loads(path.read_text())
+
+
+def test_lengths_from_a_file_pick_real_percentiles(artefacts, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(["short one."] * 50 + ["a much longer sentence " * 6] * 5), encoding="utf-8")
+    report = bench(artefacts=[artefacts["onnx-fp32"]], lengths_from=texts, seq_lens=None, threads=[1],
+                   timing=FAST, isolate=False, probe_peaks=False, quiet=True)
+    lengths = report["settings"]["lengths_from"]
+    assert lengths["texts"] == 55 and lengths["p50"] < lengths["p99"]
+    assert report["settings"]["seq_lens"] == sorted({lengths["p50"], lengths["p90"], lengths["p99"]})
+
+
+def test_eval_data_gives_accuracy_and_fidelity(artefacts, tmp_path):
+    data = tmp_path / "eval.jsonl"
+    rows = [{"text": f"Sentence number {i} about the weather.", "label": i % 3} for i in range(20)]
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    report = bench(artefacts=[artefacts["onnx-fp32"], artefacts["onnxruntime-int8"]], seq_lens=[8], threads=[1],
+                   timing=FAST, isolate=False, probe_peaks=False, eval_data=str(data), quiet=True)
+    by_name = {e["artefact"]: e for e in report["accuracy"]}
+    assert set(by_name) == {"onnx-fp32", "onnxruntime-int8"}
+    fp32 = by_name["onnx-fp32"]
+    assert fp32["n"] == 20 and fp32["top1_agreement"] == 1.0 and abs(fp32["accuracy_delta"]) < 1e-9
+    assert fp32["reference"].startswith("pytorch-fp32")
+    assert 0 <= by_name["onnxruntime-int8"]["accuracy"] <= 1
+
+
+def test_reference_adds_pytorch(artefacts):
+    report = bench(artefacts=[artefacts["onnx-fp32"]], seq_lens=[8], threads=[1], timing=FAST, isolate=False,
+                   probe_peaks=False, reference=True, quiet=True)
+    names = {c["artefact"] for c in report["configs"]}
+    assert any(n.startswith("pytorch-fp32") for n in names) and "onnx-fp32" in names
+
+
+def test_tampered_or_incomplete_artefact_is_refused(artefacts, tmp_path):
+    copy = shutil.copytree(artefacts["onnx-fp32"], tmp_path / "copy")
+    with (copy / "model.onnx").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ArtefactIntegrityError, match="does not match the sha256"):
+        bench(artefacts=[copy], timing=FAST, quiet=True)
+    (copy / "model.onnx").unlink()
+    with pytest.raises(ArtefactIntegrityError, match="missing 1 file"):
+        bench(artefacts=[copy], timing=FAST, quiet=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-sizes", "0"], "--batch-sizes takes positive"),
+    (["--seq-lens", "8,x"], "--seq-lens takes comma-separated"),
+    (["--runs", "3", "--duration", "1"], "not both"),
+    (["--seq-lens", "9999"], "outside 2..512"),
+    (["--eval-data", "nope.jsonl"], "neither a file nor a datasets spec"),
+])
+def test_bad_bench_options_are_one_line(runner, cli, artefacts, args, message):
+    result = runner.invoke(cli, ["bench", str(artefacts["onnx-fp32"]), "-q", "--no-isolate", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_bench_cli_prints_and_saves(runner, cli, artefacts, tmp_path):
+    out = tmp_path / "report.json"
+    result = runner.invoke(cli, ["bench", str(artefacts["onnx-fp32"]), str(artefacts["openvino-fp32"]), "-q",
+                                 "--seq-lens", "8", "--threads", "1", "--runs", "2", "--warmup", "0",
+                                 "--no-isolate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "onnx-fp32" in result.output and "openvino-fp32" in result.output
+    assert len(load_report(out)["configs"]) == 2
+
+
+def test_claim_on_tiny_checkpoints(tiny_classifier, tmp_path):
+    from conftest import _save_tiny_roberta
+
+    from edgekit.bench.claim import claim
+    from edgekit.bench.stats import verdict
+
+    slow = _save_tiny_roberta(tmp_path / "slow", "text-classification", num_hidden_layers=4)
+    report = claim(fast_model=str(tiny_classifier), slow_model=str(slow), runtimes=["pytorch-fp32", "onnx-fp32"],
+                   batch_sizes=[1], seq_lens=[8, 16], threads=1, timing=FAST, work_dir=tmp_path / "work",
+                   quiet=True)
+    result = report["claim"]
+    assert report["kind"] == "claim" and set(result["runtimes"]) == {"pytorch-fp32", "onnx-fp32"}
+    for runtime in result["runtimes"].values():
+        assert len(runtime["pairs"]) == 2
+        for pair in runtime["pairs"]:
+            low, high = pair["ratio"]["ci95"]
+            assert low <= pair["ratio"]["median"] <= high
+        assert runtime["verdict"] == verdict(runtime["overall"]["ci95"], 2.0)
+    assert len(report["configs"]) == 2 * 2 * 2  # runtimes x models x sequence lengths
+    # A second claim reuses the built artefacts instead of rebuilding them.
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").rglob("model.onnx")}
+    claim(fast_model=str(tiny_classifier), slow_model=str(slow), runtimes=["onnx-fp32"], batch_sizes=[1],
+          seq_lens=[8], threads=1, timing=FAST, work_dir=tmp_path / "work", quiet=True)
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "work").rglob("model.onnx")}
+
+
+def test_unknown_claim_runtime_is_one_line(runner, cli):
+    result = runner.invoke(cli, ["claim", "--runtimes", "onnx-fp32,tflite"])
+    assert result.exit_code == 2
+    assert "unknown claim runtime 'tflite'; valid: pytorch-fp32" in result.output
+
+
+def test_bench_needs_existing_artefact(tmp_path):
+    with pytest.raises(ArtefactIntegrityError, match="does not exist"):
+        bench(artefacts=[tmp_path / "none"], quiet=True)
+    with pytest.raises(InputError):
+        bench(artefacts=[], quiet=True)
