@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
+DEMO_OUT := edgekit-out/random-distilroberta-base
 demo: setup
 	$(VENV)/bin/edgekit export --model random:distilroberta-base --target openvino-int8 --force
+	@# A short bench of the demo artefact against plain onnx-fp32, timed interleaved.
+	$(VENV)/bin/edgekit export --model random:distilroberta-base --target onnx-fp32 --force --quiet
+	$(VENV)/bin/edgekit bench $(DEMO_OUT)-openvino-int8 $(DEMO_OUT)-onnx-fp32 --seq-lens 128 --runs 20 \
+		--out edgekit-out/demo-bench.json
 
 # The HTML report test opens the page in headless Chromium (Debian's package), installed when absent.
 browser:

@@ -69,7 +69,7 @@ def main() -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from edgekit.build_state import CALIBRATION_RESERVE
+    from edgekit.corpus import CALIBRATION_RESERVE
     from edgekit.corpus import load_corpus, split_corpus
     from edgekit.fidelity import mean_pool, neighbour_agreement
     from edgekit.inference import open_runner

@@ -11,15 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.corpus import load_corpus, read_text_file, split_corpus
+from edgekit.corpus import CALIBRATION_RESERVE, load_corpus, read_text_file, split_corpus
 from edgekit.progress import Progress
 from edgekit.recipes import Recipe
 from edgekit.sources import ModelSource
 from edgekit.targets import Target
 from edgekit.tasks import Task
 
-# The corpus split reserves this many sentences for calibration, so validation never overlaps it.
-CALIBRATION_RESERVE = 1000
 LATENCY_RUNS = 15
 
 

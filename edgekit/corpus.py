@@ -14,6 +14,8 @@ from pathlib import Path
 from edgekit.errors import InputError
 
 CORPUS_FILE = "corpus_en.txt"
+# The corpus split reserves this many sentences for calibration, so validation never overlaps it.
+CALIBRATION_RESERVE = 1000
 TEXT_FIELDS = ("text", "sentence")
 
 
@@ -41,6 +43,12 @@ def split_corpus(
         )
     order = random.Random(seed).sample(unique, calibration + validation)
     return order[:calibration], order[calibration:]
+
+
+def held_out_texts(count: int) -> list[str]:
+    """`count` corpus sentences outside the calibration reserve. The split's seeded shuffle gives the same
+    reserve whatever the validation size, so these never overlap any build's calibration texts."""
+    return split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE, validation=count)[1]
 
 
 def read_text_file(path: str | Path) -> list[str]:

@@ -147,3 +147,16 @@ def test_bench_needs_existing_artefact(tmp_path):
         bench(artefacts=[tmp_path / "none"], quiet=True)
     with pytest.raises(InputError):
         bench(artefacts=[], quiet=True)
+
+
+def test_corpus_eval_data_is_held_out_from_calibration():
+    from edgekit.bench.accuracy import read_eval_data
+    from edgekit.corpus import CALIBRATION_RESERVE, load_corpus, split_corpus
+
+    texts, labels, description = read_eval_data("corpus:300")
+    assert len(texts) == 300 and labels is None and "held-out" in description
+    for validation in (64, 256):  # the targets' validation sizes: their calibration reserve is the same
+        calibration, _ = split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE, validation=validation)
+        assert not set(calibration) & set(texts)
+    with pytest.raises(InputError, match="corpus:N"):
+        read_eval_data("corpus:x")

@@ -21,8 +21,16 @@ LABEL_FIELDS = ("label", "labels", "gold")
 
 
 def read_eval_data(spec: str) -> tuple[list[str], list | None, str]:
-    """(texts, labels or None, description) from a .jsonl/.csv/.txt file, or a `datasets` spec such as
-    glue/sst2 where that library and the network exist."""
+    """(texts, labels or None, description) from a .jsonl/.csv/.txt file, `corpus[:N]` (N held-out
+    sentences of edgekit's corpus, never used for calibration; fidelity only), or a `datasets` spec such
+    as glue/sst2 where that library and the network exist."""
+    if spec == "corpus" or spec.startswith("corpus:"):
+        from edgekit.corpus import held_out_texts
+
+        count = spec.partition(":")[2] or "256"
+        if not count.isdigit() or int(count) < 2:
+            raise InputError(f"--eval-data {spec!r}: give corpus or corpus:N with N a whole number >= 2")
+        return held_out_texts(int(count)), None, f"edgekit corpus, {count} held-out sentences"
     path = Path(spec)
     if path.is_file():
         suffix = path.suffix.lower()
@@ -106,21 +114,14 @@ def label_ids(artefact: Artefact, labels: list) -> np.ndarray:
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
-def evaluate(*, artefact: Artefact, runner: Runner, reference: Runner, texts: list[str], labels: list | None,
-             batch_size: int = 8, max_length: int = 128, progress=None) -> dict:
-    """Fidelity of `runner` to `reference` on the texts, and task accuracy when labels are given."""
+def evaluate(*, artefact: Artefact, runner: Runner, batches: list[dict[str, np.ndarray]],
+             reference_outputs: list[dict[str, np.ndarray]], labels: list | None) -> dict:
+    """Fidelity of `runner` to the reference outputs on the batches, and task accuracy when labels are given."""
     task = get_task(artefact.record["task"])
-    tokenizer = load_tokenizer(artefact)
-    batches = padded_batches(artefact, tokenizer, texts, batch_size=batch_size, max_length=max_length)
-    outputs, ref_outputs = [], []
-    for feeds in batches:
-        outputs.append(runner(feeds))
-        ref_outputs.append(reference(feeds))
-        if progress:
-            progress()
+    outputs = [runner(feeds) for feeds in batches]
     masks = [b["attention_mask"] for b in batches]
-    figures = compare_outputs(task, ref_outputs, outputs, masks)
-    entry = {"n": len(texts), "max_abs_diff": figures["max_abs_diff"]}
+    figures = compare_outputs(task, reference_outputs, outputs, masks)
+    entry = {"n": int(sum(len(m) for m in masks)), "max_abs_diff": figures["max_abs_diff"]}
     for key in ("top1_agreement", "cosine_mean", "cosine_min", "neighbour_agreement"):
         if key in figures:
             entry[key] = figures[key]
@@ -129,7 +130,7 @@ def evaluate(*, artefact: Artefact, runner: Runner, reference: Runner, texts: li
             raise InputError(f"labels are only scored for text-classification, not {task.name}")
         gold = label_ids(artefact, labels)
         predicted = np.concatenate([o["logits"].argmax(-1) for o in outputs])
-        reference_predicted = np.concatenate([o["logits"].argmax(-1) for o in ref_outputs])
+        reference_predicted = np.concatenate([o["logits"].argmax(-1) for o in reference_outputs])
         entry["accuracy"] = float((predicted == gold).mean())
         entry["reference_accuracy"] = float((reference_predicted == gold).mean())
         entry["accuracy_delta"] = entry["accuracy"] - entry["reference_accuracy"]
@@ -143,19 +144,22 @@ def accuracy_entries(opened: list[Artefact], labels: list[str], *, eval_data: tu
     from edgekit.inference import open_runner
 
     texts, gold, description = eval_data
-    references: dict[str, tuple[str, Runner]] = {}
+    references: dict[str, tuple[str, list, list]] = {}  # source -> (reference name, batches, its outputs)
     entries = []
     with progress.bar(f"accuracy on {len(texts)} texts from {description}", len(opened)) as advance:
         for label, artefact in zip(labels, opened):
             spec = artefact.record["source"]["spec"]
             if spec not in references:
-                references[spec] = _fp32_reference(artefact, opened, labels, threads)
-            reference_name, reference = references[spec]
+                name, reference = _fp32_reference(artefact, opened, labels, threads)
+                batches = padded_batches(artefact, load_tokenizer(artefact), texts, batch_size=8,
+                                         max_length=max_length)
+                references[spec] = (name, batches, [reference(feeds) for feeds in batches])
+            name, batches, reference_outputs = references[spec]
             runner = open_runner(artefact.model_path, threads=threads, precision=artefact.inference_precision,
                                  spinning=spinning)
-            entry = evaluate(artefact=artefact, runner=runner, reference=reference, texts=texts, labels=gold,
-                             max_length=max_length)
-            entries.append({"artefact": label, "data": description, "reference": reference_name, **entry})
+            entry = evaluate(artefact=artefact, runner=runner, batches=batches, reference_outputs=reference_outputs,
+                             labels=gold)
+            entries.append({"artefact": label, "data": description, "reference": name, **entry})
             advance(1)
     return entries
 

@@ -43,7 +43,8 @@ def _print_and_save(report: dict, out: Path | None) -> None:
               help="Pause after each timed call so spinning threads stop before the next artefact runs.")
 @click.option("--no-spinning", is_flag=True, help="Switch ONNX Runtime thread spinning off (default: on, as in apps).")
 @click.option("--reference", is_flag=True, help="Also time PyTorch FP32 eager (needs edgekit[export]).")
-@click.option("--eval-data", default=None, help="JSONL/CSV with text and optional label, or a datasets spec (glue/sst2).")
+@click.option("--eval-data", default=None,
+              help="JSONL/CSV with text and optional label; corpus[:N] for held-out corpus text; or a datasets spec (glue/sst2).")
 @click.option("--no-isolate", is_flag=True, help="Skip the fresh-process load-time and memory measurement.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
