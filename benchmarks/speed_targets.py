@@ -52,7 +52,7 @@ def main() -> None:
 def render(report: dict) -> str:
     from edgekit.bench.render import render_markdown
 
-    lines = ["### Issue 3 speed goals (batch 1, sequence 128, "
+    lines = ["# Issue 3 speed goals (batch 1, sequence 128, "
              f"{report['settings']['threads'][0]} threads; random weights)", "",
              "| speed-up | median of paired ratios | 95% CI | p10-p90 | goal | met |", "|---|---:|---|---|---:|---|"]
     for g in report["goals"]:

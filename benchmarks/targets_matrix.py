@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seq-lens", default="16,32,64,128,256")
     parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--eval-texts", type=int, default=256, help="held-out corpus texts for fidelity")
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
 
@@ -33,7 +34,7 @@ def main() -> None:
     dirs = [build(t.name, rebuild=args.rebuild) for t in all_targets()]
     report = bench(artefacts=dirs, batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
                    seq_lens=[int(s) for s in args.seq_lens.split(",")], threads=[args.threads], reference=True,
-                   timing=Timing(warmup=2, runs=args.runs))
+                   timing=Timing(warmup=2, runs=args.runs), eval_data=f"corpus:{args.eval_texts}")
     write_results("targets_matrix", report, render)
 
 

@@ -24,12 +24,25 @@ def targets_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+EMBED_LEVEL = 4  # an embedded report's top heading becomes ####, under the README's own sections
+
+
+def demote_headings(markdown: str) -> str:
+    levels = [len(m.group(1)) for m in re.finditer(r"^(#+) ", markdown, re.M)]
+    if not levels:
+        return markdown
+    shift = max(0, EMBED_LEVEL - min(levels))
+    return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + shift) + " ", markdown, flags=re.M)
+
+
 def render(name: str) -> str:
     if name == "targets":
         return targets_table()
     if name.startswith("bench:"):
         path = ROOT / "benchmarks" / "results" / name.split(":", 1)[1]
-        return path.read_text() if path.is_file() else f"_not measured yet: run the script that writes {path.name}_\n"
+        if not path.is_file():
+            return f"_not measured yet: run the script that writes {path.name}_\n"
+        return demote_headings(path.read_text())
     raise SystemExit(f"unknown generated section {name!r}")
 
 

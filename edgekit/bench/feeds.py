@@ -66,7 +66,7 @@ def fixed_length_feeds(tokenizer, texts: list[str], *, batch: int, seq_len: int)
 def padded_batches(artefact: Artefact, tokenizer, texts: list[str], *, batch_size: int,
                    max_length: int) -> list[dict[str, np.ndarray]]:
     """Right-padded batches in text order (fused attention kernels assume right padding)."""
-    pad_token = _pad_token(artefact)
+    pad_token = pad_token_of(artefact.directory)
     pad_id = tokenizer.token_to_id(pad_token)
     if pad_id is None:
         raise InputError(f"the tokenizer of '{artefact.directory}' has no pad token {pad_token!r}")
@@ -86,9 +86,10 @@ def padded_batches(artefact: Artefact, tokenizer, texts: list[str], *, batch_siz
     return batches
 
 
-def _pad_token(artefact: Artefact) -> str:
+def pad_token_of(directory) -> str:
+    """The pad token named by a saved tokenizer's config files (RoBERTa's <pad> when none is named)."""
     for name in ("special_tokens_map.json", "tokenizer_config.json"):
-        path = artefact.directory / name
+        path = directory / name
         if path.is_file():
             value = json.loads(path.read_text(encoding="utf-8")).get("pad_token")
             if isinstance(value, dict):

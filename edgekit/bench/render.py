@@ -94,6 +94,7 @@ def write_atomic(path: Path | str, data: str | bytes) -> Path:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(temp, 0o644)  # mkstemp makes it private; reports and plots are meant to be shared
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -24,7 +24,7 @@ def require_openvino() -> Any:
     try:
         import openvino
     except ImportError:
-        raise MissingDependencyError("openvino", "the OpenVINO passes", "openvino") from None
+        raise MissingDependencyError("openvino", "the OpenVINO passes") from None
     return openvino
 
 
