@@ -77,8 +77,9 @@ def targets() -> None:
 @click.option("--force", is_flag=True, help="Replace an earlier edgekit artefact in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--print-recipe", is_flag=True, help="Print the resolved recipe and exit without building.")
+@click.option("--bundle", is_flag=True, help="Also package the artefact as an app bundle in OUT-bundle/.")
 def export(model, target, task, out, recipe, opset, atol, max_length, samples, max_drop, calibration_data, force, quiet,
-           print_recipe) -> None:
+           print_recipe, bundle) -> None:
     """Export a model to a validated artefact for a target."""
     from edgekit import api
 
@@ -90,6 +91,12 @@ def export(model, target, task, out, recipe, opset, atol, max_length, samples, m
         return
     result = api.export(**options, out=out, force=force, quiet=quiet)
     _print_export_summary(result)
+    if bundle:
+        from edgekit.bundle.cli_bundle import print_bundle_summary
+        from edgekit.bundle.package import package
+
+        packaged = package(artefact_dir=result.out_dir, force=force, quiet=quiet)
+        print_bundle_summary(packaged.bundle_dir, packaged.manifest)
 
 
 def _print_export_summary(result) -> None:
@@ -129,6 +136,10 @@ cli.add_command(_claim_command)
 
 from edgekit.bench.cli_compare import compare as _compare_command; cli.add_command(_compare_command)  # noqa: E402,E702
 from edgekit.bench.cli_report import report as _report_command; cli.add_command(_report_command)  # noqa: E402,E702
+from edgekit.bundle.cli_bundle import package as _package, run as _run, verify as _verify  # noqa: E402
+
+for _command in (_package, _verify, _run):
+    cli.add_command(_command)
 
 
 def main() -> None:

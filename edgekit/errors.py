@@ -68,3 +68,7 @@ class ArtefactIntegrityError(EdgekitError):
 
 class BenchError(EdgekitError):
     """A benchmark measurement failed (e.g. the fresh process that loads an artefact crashed or timed out)."""
+
+
+class BundleError(EdgekitError):
+    """A bundle is missing files, fails its checksums, has an unknown manifest version, or is unsafe."""

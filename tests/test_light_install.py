@@ -100,3 +100,20 @@ def test_light_bench_runs_and_reference_explains_missing_extra(tiny_artefact, tm
     report = json.loads(out.read_text())
     assert report["schema"] == "edgekit.report" and len(report["configs"]) == 1
     assert report["artefacts"][0]["peak_rss_mb"] > 0
+
+
+def test_light_runtime_loads_a_bundle_with_only_its_runtime(tiny_artefact, tmp_path):
+    from edgekit.bundle.package import package
+
+    bundle = package(artefact_dir=tiny_artefact.out_dir, out=tmp_path / "bundle", graph_tokenizer=False,
+                     quiet=True).bundle_dir
+    result = _run_light(f"""
+        import json, sys
+        from edgekit import runtime
+        answers = runtime.load({str(bundle)!r}, threads=1).predict(["A short real sentence.", "Another one."])
+        loaded = sorted(m for m in ("torch", "transformers", "onnx", "openvino", "matplotlib") if m in sys.modules)
+        print(json.dumps({{"labels": [a["label"] for a in answers], "loaded": loaded}}))
+    """)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(report["labels"]) == 2 and report["loaded"] == []

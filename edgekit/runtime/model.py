@@ -1,0 +1,201 @@
+"""BundleModel: tokenise (in Python or in the graph), batch with dynamic padding, run, post-process."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.bundle.manifest import read_manifest, verify_files
+from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError
+from edgekit.runtime import postprocess
+
+TOKENIZER_MODES = ("python", "graph")
+_RUNTIME_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+class TruncationWarning(UserWarning):
+    """A text was longer than the model's max length and was cut."""
+
+
+def load(bundle: Path | str, *, threads: int | None = None, tokenizer: str = "python",
+         verify: bool = True) -> BundleModel:
+    """Open a bundle directory: verify its checksums, then load its model with `threads` intra-op threads.
+
+    tokenizer "python" runs the bundle's tokenizer.json with the tokenizers library; "graph" runs the
+    tokenizer compiled into the runtime's graph (needs openvino-tokenizers or onnxruntime-extensions).
+    The graph tokenizer always truncates at the max length, without a warning; use "python" to be told.
+    """
+    bundle = Path(bundle)
+    if tokenizer not in TOKENIZER_MODES:
+        raise InvalidChoiceError("tokenizer mode", tokenizer, TOKENIZER_MODES)
+    if threads is not None and threads < 1:
+        raise InputError(f"threads must be a positive number, got {threads}")
+    manifest = read_manifest(bundle)
+    if verify:
+        verify_files(bundle, manifest)
+    _require_runtime(manifest)
+    return BundleModel(bundle, manifest, threads=threads, tokenizer_mode=tokenizer)
+
+
+def _require_runtime(manifest: dict) -> None:
+    import importlib.util
+
+    package = _RUNTIME_PACKAGES.get(manifest["runtime"])
+    if package is None:
+        raise InvalidChoiceError("bundle runtime", manifest["runtime"], tuple(_RUNTIME_PACKAGES))
+    if importlib.util.find_spec(package) is None:
+        raise MissingDependencyError(package, f"this bundle (target {manifest['target']['name']})")
+
+
+class BundleModel:
+    def __init__(self, bundle: Path, manifest: dict, *, threads: int | None, tokenizer_mode: str) -> None:
+        from edgekit.inference import open_runner
+
+        self.bundle = bundle
+        self.manifest = manifest
+        self.task = manifest["task"]
+        self.max_length = int(manifest["max_length"])
+        self.labels = {int(k): v for k, v in (manifest.get("labels") or {}).items()}
+        self.tokenizer_mode = tokenizer_mode
+        self._tokenizer = _load_tokenizer(bundle, manifest)
+        self._input_names = [i["name"] for i in manifest["inputs"]]
+        if tokenizer_mode == "graph":
+            from edgekit.bundle.graph_tokenizer import open_text_runner
+
+            graph = manifest.get("graph_tokenizer") or {}
+            if not graph.get("built"):
+                raise InputError(f"bundle '{bundle}' has no in-graph tokenizer ({graph.get('reason', 'not built')}); "
+                                 "use tokenizer='python'")
+            self._text_runner = open_text_runner(bundle, manifest, threads=threads)
+        else:
+            self._runner = open_runner(bundle / manifest["model_file"], threads=threads,
+                                       precision=manifest.get("inference_precision"), spinning=True)
+
+    # -- inputs -------------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str], *, truncate: bool = True) -> list:
+        """Token encodings of the texts, cut to the max length (with a warning) or refused."""
+        texts = _check_texts(texts)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        too_long = [i for i, e in enumerate(encodings) if len(e.ids) > self.max_length]
+        if too_long:
+            if not truncate:
+                raise InputError(f"text {too_long[0] + 1} has {len(encodings[too_long[0]].ids)} tokens, more than "
+                                 f"the model's {self.max_length}; shorten it or allow truncation")
+            warnings.warn(f"{len(too_long)} text(s) longer than {self.max_length} tokens were truncated",
+                          TruncationWarning, stacklevel=3)
+            self._tokenizer.enable_truncation(max_length=self.max_length)
+            try:
+                for i in too_long:
+                    encodings[i] = self._tokenizer.encode(texts[i])
+            finally:
+                self._tokenizer.no_truncation()
+        return encodings
+
+    def _batches(self, encodings: list, batch_size: int):
+        """Dynamic padding: texts sorted by length, so each batch pads only to its own longest text."""
+        if batch_size < 1:
+            raise InputError(f"batch_size must be positive, got {batch_size}")
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        pad_id = self._tokenizer.token_to_id(self.manifest["tokenizer"]["pad_token"]) or 0
+        for start in range(0, len(order), batch_size):
+            picked = order[start:start + batch_size]
+            width = max(len(encodings[i].ids) for i in picked)
+            ids = np.full((len(picked), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(picked), width), dtype=np.int64)
+            types = np.zeros((len(picked), width), dtype=np.int64)
+            for row, i in enumerate(picked):
+                n = len(encodings[i].ids)
+                ids[row, :n], mask[row, :n], types[row, :n] = encodings[i].ids, 1, encodings[i].type_ids
+            yield picked, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    def _run(self, texts: Sequence[str], *, batch_size: int, truncate: bool,
+             per_row: Callable[[dict, int, object], object]) -> list:
+        """Run every batch and turn each row's outputs into a result, in the caller's order."""
+        if self.tokenizer_mode == "graph":
+            if self.task in ("fill-mask", "token-classification"):
+                raise InputError(f"{self.task} needs token positions: load the bundle with tokenizer='python'")
+            texts = _check_texts(texts)
+            results: list = [None] * len(texts)
+            for start in range(0, len(texts), batch_size):
+                chunk = list(texts[start:start + batch_size])
+                outputs = self._text_runner(chunk)
+                for row in range(len(chunk)):
+                    results[start + row] = per_row(outputs, row, None)
+            return results
+        encodings = self.encode(texts, truncate=truncate)
+        results = [None] * len(encodings)
+        for picked, feeds in self._batches(encodings, batch_size):
+            outputs = self._runner(feeds)
+            outputs["attention_mask"] = feeds["attention_mask"]
+            for row, i in enumerate(picked):
+                results[i] = per_row(outputs, row, encodings[i])
+        return results
+
+    def _require(self, *tasks: str) -> None:
+        if self.task not in tasks:
+            raise InputError(f"this bundle's task is {self.task}; this call needs {' or '.join(tasks)}")
+
+    # -- tasks ----------------------------------------------------------------------------------------
+    def predict(self, texts: Sequence[str], *, batch_size: int = 32, truncate: bool = True) -> list[dict]:
+        """text-classification: {"label", "score", "scores"} per text (scores: softmax over all labels)."""
+        self._require("text-classification")
+        return self._run(texts, batch_size=batch_size, truncate=truncate,
+                         per_row=lambda out, row, _: postprocess.classification(out["logits"][row], self.labels))
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, truncate: bool = True,
+              normalize: bool = True) -> np.ndarray:
+        """feature-extraction: one mean-pooled (and by default L2-normalised) vector per text."""
+        self._require("feature-extraction")
+        rows = self._run(texts, batch_size=batch_size, truncate=truncate,
+                         per_row=lambda out, row, _: postprocess.mean_pool(
+                             out["last_hidden_state"][row], out["attention_mask"][row], normalize=normalize))
+        return np.stack(rows)
+
+    def fill_mask(self, texts: Sequence[str], *, top_k: int = 5, batch_size: int = 32,
+                  truncate: bool = True) -> list[list[dict]]:
+        """fill-mask: for each text, the top_k tokens for its first mask token, with scores."""
+        self._require("fill-mask")
+        mask_id = self._tokenizer.token_to_id(self.manifest["tokenizer"].get("mask_token") or "<mask>")
+        return self._run(texts, batch_size=batch_size, truncate=truncate,
+                         per_row=lambda out, row, enc: postprocess.fill_mask(
+                             out["logits"][row], enc, mask_id, self._tokenizer, top_k))
+
+    def classify_tokens(self, texts: Sequence[str], *, batch_size: int = 32,
+                        truncate: bool = True) -> list[list[dict]]:
+        """token-classification: {"token", "label", "score", "start", "end"} for every real token."""
+        self._require("token-classification")
+        return self._run(texts, batch_size=batch_size, truncate=truncate,
+                         per_row=lambda out, row, enc: postprocess.token_labels(out["logits"][row], enc, self.labels))
+
+    def __call__(self, texts: Sequence[str], **options):
+        """The task's natural call: predict, embed, fill_mask or classify_tokens."""
+        method = {"text-classification": self.predict, "feature-extraction": self.embed,
+                  "fill-mask": self.fill_mask, "token-classification": self.classify_tokens}.get(self.task)
+        if method is None:
+            raise InputError(f"edgekit.runtime has no text API for the task {self.task}")
+        return method(texts, **options)
+
+
+def _check_texts(texts: Sequence[str]) -> Sequence[str]:
+    if isinstance(texts, str):
+        raise InputError("give a list of texts, not a single string (wrap it: [text])")
+    if len(texts) == 0:
+        raise InputError("no texts were given")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputError(f"text {i + 1} is a {type(text).__name__}, not a string")
+        if not text.strip():
+            raise InputError(f"text {i + 1} is empty")
+    return texts
+
+
+def _load_tokenizer(bundle: Path, manifest: dict):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(bundle / manifest["tokenizer"]["file"]))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
