@@ -81,7 +81,7 @@ def main() -> None:
 
 def render(result: dict) -> str:
     m = result["machine"]
-    lines = [f"### Bundles end to end: text in, answer out ({result['threads']} threads)", "",
+    lines = [f"# Bundles end to end: text in, answer out ({result['threads']} threads)", "",
              f"Machine: {m['cpu']}, ISA {' '.join(m['isa'])}; commit {m['git_commit']}; {result['runs']} interleaved "
              "rounds. distilroberta = random:distilroberta-base (random weights, text-classification); "
              "minilm = real MiniLM-L6 weights (feature-extraction).", "",

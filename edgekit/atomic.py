@@ -64,6 +64,7 @@ def atomic_output_dir(out: Path, *, force: bool) -> Iterator[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + out.name + "-", dir=out.parent))
+        os.chmod(work, 0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary directory
     except OSError as exc:
         _remove_empty(created)
         raise OutputDirError(f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
@@ -75,6 +76,12 @@ def atomic_output_dir(out: Path, *, force: bool) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)  # only our temp dir; gone already after a rename
         if not succeeded:
             _remove_empty(created)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _missing_ancestors(path: Path) -> list[Path]:

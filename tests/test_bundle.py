@@ -60,6 +60,10 @@ def test_manifest_describes_the_bundle(classifier_bundle):
     assert not {"vocab.json", "merges.txt"} & set(manifest["files"])  # tokenizer.json holds them
     for path in classifier_bundle.bundle_dir.iterdir():
         assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), path
+    umask = os.umask(0)
+    os.umask(umask)
+    # The directory itself is an ordinary one (the temp dir it was built in was private).
+    assert stat.S_IMODE(classifier_bundle.bundle_dir.stat().st_mode) == 0o777 & ~umask
 
 
 @pytest.mark.parametrize("target", ["onnx-fp32", "openvino-fp32", "onnxruntime-int8"])

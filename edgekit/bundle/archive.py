@@ -60,6 +60,7 @@ def extract_bundle(zip_path: Path, dest: Path) -> Path:
             _check_entry(info, zip_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+        os.chmod(work, 0o755)  # mkdtemp makes it private; the bundle is read by whoever runs the app
         try:
             for info in entries:
                 target = work / info.filename
