@@ -88,7 +88,9 @@ def _peaks(peaks) -> str:
     def flat(values: dict) -> str:
         parts = []
         for key, value in values.items():
-            name, unit = PEAK_LABELS.get(key, (key, ""))
+            if key not in PEAK_LABELS:
+                continue  # the probe's shape, threads and method are in the JSON; the rates are the fact
+            name, unit = PEAK_LABELS[key]
             parts.append(f"{name} {number(value, '.1f')} {unit}".rstrip())
         return ", ".join(parts)
 
