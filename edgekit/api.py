@@ -125,3 +125,24 @@ def _state_dict_hash(model_obj) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None,
+                    quiet: bool = False) -> Path:
+    """The artefact for (model, target) at `out`: reused when its edgekit.json names the same source and
+    target and every file passes its checksum, otherwise built there (replacing only edgekit's own files)."""
+    from edgekit.artefact import open_artefact
+    from edgekit.errors import ArtefactIntegrityError
+
+    out = Path(out)
+    if (out / RECORD_NAME).is_file():
+        try:
+            artefact = open_artefact(out)
+            if artefact.record["source"]["spec"] == model and artefact.name == target and (
+                    task is None or artefact.record.get("task") == task):
+                Progress(quiet=quiet).note(f"reusing {out}")
+                return out
+        except ArtefactIntegrityError as exc:
+            Progress(quiet=quiet).warn(f"rebuilding {out}: {exc}")
+    export(model=model, target=target, task=task, out=out, force=True, quiet=quiet)
+    return out

@@ -160,3 +160,15 @@ def test_corpus_eval_data_is_held_out_from_calibration():
         assert not set(calibration) & set(texts)
     with pytest.raises(InputError, match="corpus:N"):
         read_eval_data("corpus:x")
+
+
+def test_export_or_reuse_rebuilds_only_a_changed_artefact(tiny_classifier, tmp_path):
+    out = tmp_path / "art"
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True)
+    first = (out / "model.onnx").stat().st_mtime_ns
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True)
+    assert (out / "model.onnx").stat().st_mtime_ns == first  # reused: same source, target, checksums
+    (out / "tokenizer.json").write_text("{}")
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True)
+    assert (out / "model.onnx").stat().st_mtime_ns != first  # a file failed its checksum: rebuilt
+    assert json.loads((out / "tokenizer.json").read_text()) != {}

@@ -27,24 +27,12 @@ THRESHOLD = 2.0
 
 
 def _build_or_reuse(model: str, target: str, work_dir: Path, progress: Progress):
-    """An artefact for (model, target) in work_dir: reused when its record names the same source and target
-    and its files pass their checksums, otherwise built (edgekit only replaces what it wrote)."""
     from edgekit import api
     from edgekit.artefact import open_artefact
-    from edgekit.errors import ArtefactIntegrityError
     from edgekit.sources import resolve_source
 
     out = work_dir / f"{resolve_source(model).slug}-{target}"
-    if (out / "edgekit.json").is_file():
-        try:
-            artefact = open_artefact(out)
-            if artefact.record["source"]["spec"] == model and artefact.name == target:
-                progress.note(f"reusing {out}")
-                return artefact
-        except ArtefactIntegrityError as exc:
-            progress.warn(f"rebuilding {out}: {exc}")
-    api.export(model=model, target=target, out=out, force=True, quiet=progress.quiet)
-    return open_artefact(out)
+    return open_artefact(api.export_or_reuse(model=model, target=target, out=out, quiet=progress.quiet))
 
 
 def claim(*, fast_model: str = "random:distilroberta-base", slow_model: str = "random:roberta-base",
