@@ -66,8 +66,13 @@ def read_text_file(path: str | Path) -> list[str]:
     raise InputError(f"unsupported text file type {p.suffix!r} for {p}; use .txt, .jsonl or .csv")
 
 
-def _read_jsonl(p: Path) -> list[str]:
-    texts = []
+def read_jsonl_rows(p: Path) -> list[dict]:
+    """The JSON objects of a .jsonl file, one per non-empty line; a bad line is one clear InputError."""
+    return [row for _, row in _numbered_jsonl_rows(p)]
+
+
+def _numbered_jsonl_rows(p: Path) -> list[tuple[int, dict]]:
+    rows = []
     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -77,6 +82,13 @@ def _read_jsonl(p: Path) -> list[str]:
             raise InputError(f"{p}: line {n} is not valid JSON ({e.msg})") from None
         if not isinstance(row, dict):
             raise InputError(f"{p}: line {n} is not a JSON object")
+        rows.append((n, row))
+    return rows
+
+
+def _read_jsonl(p: Path) -> list[str]:
+    texts = []
+    for n, row in _numbered_jsonl_rows(p):
         named = [row[k] for k in TEXT_FIELDS if isinstance(row.get(k), str)]
         strings = named or [v for v in row.values() if isinstance(v, str)]
         if not strings:

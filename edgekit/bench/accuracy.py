@@ -4,7 +4,6 @@ to an FP32 reference (top-1 agreement, cosine of pooled embeddings)."""
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from edgekit.artefact import Artefact
 from edgekit.bench.feeds import load_tokenizer, padded_batches
+from edgekit.corpus import read_jsonl_rows
 from edgekit.errors import InputError
 from edgekit.fidelity import compare_outputs
 from edgekit.tasks import get_task
@@ -35,7 +35,7 @@ def read_eval_data(spec: str) -> tuple[list[str], list | None, str]:
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
-            rows = _jsonl_rows(path)
+            rows = read_jsonl_rows(path)
         elif suffix == ".csv":
             with path.open(encoding="utf-8", newline="") as handle:
                 rows = list(csv.DictReader(handle))
@@ -47,20 +47,6 @@ def read_eval_data(spec: str) -> tuple[list[str], list | None, str]:
     if "/" in spec and not path.exists() and not spec.startswith((".", "/")):
         return _from_datasets(spec)
     raise InputError(f"--eval-data {spec!r} is neither a file nor a datasets spec such as glue/sst2")
-
-
-def _jsonl_rows(path: Path) -> list[dict]:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}: line {number} is not a JSON object")
-            rows.append(row)
-    return rows
 
 
 def _texts_and_labels(rows: list[dict], where: str) -> tuple[list[str], list | None]:
