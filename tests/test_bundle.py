@@ -92,11 +92,12 @@ def test_fill_mask_and_token_classification(tiny_artefacts, tmp_path):
         ner.predict(["x"])
 
 
-def test_minilm_embeddings_match_sentence_transformers_recipe(minilm_dir, tmp_path):
+@pytest.mark.parametrize("target", ["onnx-fp32", "openvino-fp32"])
+def test_minilm_embeddings_match_sentence_transformers_recipe(minilm_dir, tmp_path, target):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    artefact = api.export(model=str(minilm_dir), task="feature-extraction", target="openvino-fp32",
+    artefact = api.export(model=str(minilm_dir), task="feature-extraction", target=target,
                           out=tmp_path / "a", quiet=True, samples=16).out_dir
     bundle = package(artefact_dir=artefact, out=tmp_path / "b", graph_tokenizer=False, quiet=True).bundle_dir
     texts = held_out_texts(40)
