@@ -112,3 +112,20 @@ def _replace(work: Path, out: Path) -> None:
         if out.is_dir():
             out.rmdir()  # empty: nothing to lose
         os.replace(work, out)
+
+
+def write_file_atomic(path: Path | str, data: str | bytes, *, mode: int = 0o644) -> Path:
+    """Write one file atomically: a temp file beside it, then rename over it. A reader never sees half a
+    file, and an interrupted write leaves the old one in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(temp, mode)  # mkstemp makes it private; what edgekit writes is meant to be shared
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path

@@ -62,7 +62,7 @@ def write_view(report: dict, *, fmt: str, out: Path) -> list[Path]:
         from edgekit.bench.plots import render_png
 
         return render_png(report, out)
-    from edgekit.bench.render import write_atomic
+    from edgekit.atomic import write_file_atomic as write_atomic
 
     if fmt == "html":
         from edgekit.bench.html import render_html

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.bench.render import write_atomic
+from edgekit.atomic import write_file_atomic as write_atomic
 from edgekit.bench.report_tables import sorted_configs
 from edgekit.errors import MissingDependencyError
 

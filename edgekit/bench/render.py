@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 
 from edgekit.bench.report_tables import (
     TEXT_COLUMNS,
@@ -84,19 +81,3 @@ def print_table(report: dict, console=None) -> None:
 
     # A pipe or file gets a wide table rather than rich's 80-column default.
     (console or Console(width=None if sys.stdout.isatty() else 160)).print(render_table(report))
-
-
-def write_atomic(path: Path | str, data: str | bytes) -> Path:
-    """Write a file atomically: a temp file beside the target, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(temp, 0o644)  # mkstemp makes it private; reports and plots are meant to be shared
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path

@@ -20,11 +20,10 @@ a report can be re-rendered or compared long after the run. Layout (schema_versi
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from edgekit.atomic import write_file_atomic
 from edgekit.bench.stats import latency_stats
 from edgekit.errors import ReportError
 
@@ -61,20 +60,8 @@ def config_key(entry: dict) -> tuple:
 
 
 def save_report(report: dict, path: Path | str) -> Path:
-    """Write atomically: a temp file beside the target, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=1)
-            out.write("\n")
-        os.chmod(temp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write the report atomically (a temp file beside it, then rename)."""
+    return write_file_atomic(path, json.dumps(report, indent=1) + "\n")
 
 
 def load_report(path: Path | str) -> dict:
