@@ -235,3 +235,14 @@ def test_bundle_holds_no_code_or_pickle(classifier_bundle, tiny_artefacts, tmp_p
             if path.suffix == ".bin":  # OpenVINO weights, only beside their .xml; never a pickle
                 assert path.with_suffix(".xml").is_file()
                 assert not path.read_bytes()[:2].startswith(b"\x80")
+
+
+def test_export_with_bundle_flag_writes_artefact_and_bundle(runner, cli, tiny_classifier, tmp_path):
+    out = tmp_path / "art"
+    result = runner.invoke(cli, ["export", "--model", str(tiny_classifier), "--target", "onnx-fp32", "--out", str(out),
+                                 "--samples", "8", "--bundle", "-q"])
+    assert result.exit_code == 0, result.output
+    bundle = tmp_path / "art-bundle"
+    assert "bundle:" in result.output and (bundle / MANIFEST_NAME).is_file()
+    assert read_manifest(bundle)["target"]["name"] == "onnx-fp32"
+    assert runtime.load(bundle).predict(["It works."])[0]["label"].startswith("LABEL_")
