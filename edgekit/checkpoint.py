@@ -111,3 +111,11 @@ def check_checkpoint(directory: Path) -> tuple[dict, list[Path]]:
         check_weights(path)
     check_tokenizer(directory)
     return config, weights
+
+
+def max_sequence_length(config: dict) -> int:
+    """Longest input a config's position table allows (RoBERTa offsets positions by pad_token_id + 1)."""
+    positions = int(config.get("max_position_embeddings", 512))
+    if config.get("model_type") in ("roberta", "xlm-roberta"):
+        positions -= int(config.get("pad_token_id", 1)) + 1
+    return positions

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit import random_models
-from edgekit.checkpoint import check_checkpoint, check_weights, weight_files
+from edgekit.checkpoint import check_checkpoint, check_weights, max_sequence_length, weight_files
 from edgekit.errors import CorruptCheckpointError, MissingDependencyError, ModelSourceError
 from edgekit.hashing import sha256_tree
 from edgekit.tasks import Task, get_task, task_from_architectures
@@ -42,11 +42,7 @@ class ModelSource:
         return task_from_architectures(self.config.get("architectures")) or get_task("feature-extraction")
 
     def max_sequence_length(self) -> int:
-        """Longest input the position table allows (RoBERTa offsets positions by pad_token_id + 1)."""
-        positions = int(self.config.get("max_position_embeddings", 512))
-        if self.config.get("model_type") in ("roberta", "xlm-roberta"):
-            positions -= int(self.config.get("pad_token_id", 1)) + 1
-        return positions
+        return max_sequence_length(self.config)
 
     def content_hash(self) -> str | None:
         """sha256 over the checkpoint's files; None for random models (their record hashes weights instead)."""

@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from edgekit.artefact import Artefact
+from edgekit.checkpoint import max_sequence_length
 from edgekit.errors import InputError
 
 _ROW_SENTENCES = 60  # far more than 512 tokens per row
@@ -29,12 +30,7 @@ def load_tokenizer(artefact: Artefact):
 
 
 def max_positions(artefact: Artefact) -> int:
-    """Longest input the model's position table allows (RoBERTa offsets positions by pad_token_id + 1)."""
-    config = artefact.config()
-    positions = int(config.get("max_position_embeddings", 512))
-    if config.get("model_type") in ("roberta", "xlm-roberta"):
-        positions -= int(config.get("pad_token_id", 1)) + 1
-    return positions
+    return max_sequence_length(artefact.config())
 
 
 def check_seq_lens(artefact: Artefact, seq_lens: list[int]) -> None:
