@@ -16,10 +16,19 @@ from edgekit.errors import RecipeError
 from edgekit.export import DEFAULT_OPSET, check_opset
 from edgekit.targets import get_target
 
+SKIP_LAYERNORM_CHOICES = ("auto", "fused", "split")  # kept here: recipes load on the light install
+
 
 @dataclass(frozen=True)
 class ExportSettings:
     opset: int = DEFAULT_OPSET
+
+
+@dataclass(frozen=True)
+class FuseSettings:
+    # "auto": time SkipLayerNormalization against Add + LayerNormalization here and keep the faster;
+    # "fused" or "split" force one form (see edgekit/passes/ort_layernorm.py).
+    skip_layernorm: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,8 @@ class ValidateSettings:
     max_length: int = 128
 
 
-_SECTIONS = {"export": ExportSettings, "quantize": QuantizeSettings, "validate": ValidateSettings}
+_SECTIONS = {"export": ExportSettings, "fuse": FuseSettings, "quantize": QuantizeSettings,
+             "validate": ValidateSettings}
 _TOP_KEYS = ("target", "task", "passes", *_SECTIONS)
 
 
@@ -53,6 +63,7 @@ class Recipe:
     passes: tuple[str, ...]
     task: str | None = None  # None: from the checkpoint's architectures field
     export: ExportSettings = ExportSettings()
+    fuse: FuseSettings = FuseSettings()
     quantize: QuantizeSettings = QuantizeSettings()
     validate: ValidateSettings = ValidateSettings()
 
@@ -69,6 +80,8 @@ class Recipe:
         for section in _SECTIONS:
             if section == "quantize" and not self.quantize.candidates:
                 continue  # float targets have nothing to quantise
+            if section == "fuse" and "fuse" not in self.passes:
+                continue
             lines.append(f"\n[{section}]")
             for key, value in asdict(getattr(self, section)).items():
                 # TOML has no null: an unset option is shown commented out, with what it means.
@@ -160,5 +173,8 @@ def _check_values(recipe: Recipe) -> None:
     check_fraction("max_drop", v.max_drop)
     check_fraction("min_cosine", v.min_cosine)
     check_fraction("min_neighbour_agreement", v.min_neighbour_agreement)
+    if recipe.fuse.skip_layernorm not in SKIP_LAYERNORM_CHOICES:
+        raise RecipeError(f"skip_layernorm must be one of {', '.join(SKIP_LAYERNORM_CHOICES)}, "
+                          f"got {recipe.fuse.skip_layernorm!r}")
     if q.choose not in ("fastest", "first"):
         raise RecipeError(f"choose must be 'fastest' or 'first', got {q.choose!r}")

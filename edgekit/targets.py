@@ -76,7 +76,9 @@ register(Target(
     model_file="model.onnx",
     description="ONNX Runtime transformer fusions (Attention, SkipLayerNorm, BiasGelu), FP32",
     reason="Fused com.microsoft kernels replace ~20 small ops per layer with one each, cutting memory "
-           "traffic on every CPU; FP32 keeps PyTorch's answers. Fused Attention assumes right padding.",
+           "traffic on every CPU; FP32 keeps PyTorch's answers. Fused Attention assumes right padding. "
+           "SkipLayerNormalization is split back into Add + LayerNormalization where that pair times faster "
+           "on the building machine (ORT 1.32 on x86-64: about 0.1 ms against 0.33 ms at 128 x 768).",
 ))
 
 register(Target(
@@ -135,7 +137,8 @@ register(Target(
     reason="VNNI CPUs run U8S8 integer MatMuls about 4x faster than FP32; dynamic activation scales need no "
            "calibration to stay in range, per-channel weight scales keep small real models accurate, and the "
            "few outlier activation channels of trained models are routed through float so one scale fits the "
-           "rest. On x86 without VNNI U8S8 saturates, so reduce_range is switched on there.",
+           "rest. On x86 without VNNI U8S8 saturates, so reduce_range is switched on there. As for "
+           "onnxruntime-fp32, SkipLayerNormalization stays fused only where its kernel is not the slower.",
 ))
 
 register(Target(

@@ -276,6 +276,78 @@ def test_uniform_feeds_pads_rows():
     assert n < longest and (short["input_ids"][0, n:] == 1).all() and (short["attention_mask"][0, n:] == 0).all()
 
 
+# -- SkipLayerNormalization split ------------------------------------------------------------------
+
+def test_split_skip_layernorm_is_exact_and_survives_load(tiny_fused, tmp_path):
+    from edgekit.passes.ort_layernorm import loaded_op_counts, split_skip_layernorm
+
+    split = tmp_path / "split_ln.onnx"
+    assert split_skip_layernorm(tiny_fused, split) == 2 * LAYERS
+    counts = op_counts(split)
+    assert counts["SkipLayerNormalization"] == 0
+    assert counts["LayerNormalization"] == op_counts(tiny_fused)["LayerNormalization"] + 2 * LAYERS
+    assert counts["Attention"] == LAYERS and counts["BiasGelu"] == LAYERS, "other fusions untouched"
+    feed = feeds(5)
+    real = feed["attention_mask"].astype(bool)
+    assert np.abs(run(tiny_fused, feed) - run(split, feed))[real].max() < 1e-5
+    # ORT must not fuse it back at load, or the split would only pretend to differ.
+    assert loaded_op_counts(split)["SkipLayerNormalization"] == 0
+    assert loaded_op_counts(tiny_fused)["SkipLayerNormalization"] == 2 * LAYERS
+
+
+def test_split_survives_dynamic_int8(tiny_fused, tmp_path):
+    from edgekit.passes.ort_layernorm import loaded_op_counts, split_skip_layernorm
+    from edgekit.passes.ort_quantize import quantize_dynamic_int8
+
+    split, dst = tmp_path / "split_ln.onnx", tmp_path / "split_ln_int8.onnx"
+    split_skip_layernorm(tiny_fused, split)
+    quantize_dynamic_int8(split, dst, per_channel=True, reduce_range=False)
+    loaded = loaded_op_counts(dst)
+    assert loaded["SkipLayerNormalization"] == 0 and loaded["QAttention"] == LAYERS
+
+
+def _skip_layernorm_graph(tmp_path, *, use_mean: bool) -> Path:
+    from onnx import TensorProto, helper, numpy_helper
+
+    hidden = 8
+    weights = [numpy_helper.from_array(np.full(hidden, 1.0, np.float32), "gamma"),
+               numpy_helper.from_array(np.zeros(hidden, np.float32), "beta")]
+    outputs = ["y", "mean"] if use_mean else ["y"]
+    nodes = [helper.make_node("SkipLayerNormalization", ["x", "skip", "gamma", "beta"], outputs, name="sln",
+                              domain="com.microsoft", epsilon=1e-5)]
+    if use_mean:
+        nodes.append(helper.make_node("Identity", ["mean"], ["m"]))
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4, hidden]) for n in ("x", "skip")]
+    graph_outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ["y", "m"][:1 + use_mean]]
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, graph_outputs, initializer=weights),
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / f"sln_{use_mean}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_split_without_bias_matches_and_refuses_used_statistics(tmp_path):
+    from edgekit.passes.ort_layernorm import split_skip_layernorm
+
+    src, dst = _skip_layernorm_graph(tmp_path, use_mean=False), tmp_path / "split.onnx"
+    assert split_skip_layernorm(src, dst) == 1
+    assert op_counts(dst) == Counter({"Add": 1, "LayerNormalization": 1}), "no bias input: one Add"
+    rng = np.random.default_rng(0)
+    feed = {n: rng.standard_normal((1, 4, 8), dtype=np.float32) for n in ("x", "skip")}
+    assert np.abs(run(src, feed) - run(dst, feed)).max() < 1e-5
+    with pytest.raises(PassError, match="sln: its mean/inv_std_var outputs are used"):
+        split_skip_layernorm(_skip_layernorm_graph(tmp_path, use_mean=True), tmp_path / "x.onnx")
+    with pytest.raises(InputError, match="not found"):
+        split_skip_layernorm(tmp_path / "missing.onnx", tmp_path / "x.onnx")
+
+
+def test_time_skip_layernorm_reports_both_forms():
+    from edgekit.passes.ort_layernorm import time_skip_layernorm
+
+    timing = time_skip_layernorm(16, tokens=8, rounds=5)
+    assert set(timing) == {"fused_ms", "split_ms"} and all(v > 0 for v in timing.values())
+
+
 # -- outlier split --------------------------------------------------------------------------------
 
 def test_outlier_split_is_exact_and_kept_float(tiny_onnx, tiny_fused, tmp_path):

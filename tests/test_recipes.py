@@ -38,6 +38,17 @@ def test_bad_values(tmp_path):
         resolve_recipe(target=None, recipe_path=path)
 
 
+def test_skip_layernorm_setting(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('[fuse]\nskip_layernorm = "sometimes"\n')
+    with pytest.raises(RecipeError, match="skip_layernorm must be one of auto, fused, split, got 'sometimes'"):
+        resolve_recipe(target="onnxruntime-fp32", recipe_path=path)
+    path.write_text('[fuse]\nskip_layernorm = "fused"\n')
+    recipe = resolve_recipe(target="onnxruntime-int8", recipe_path=path)
+    assert recipe.fuse.skip_layernorm == "fused" and 'skip_layernorm = "fused"' in recipe.to_toml()
+    assert "[fuse]" not in resolve_recipe(target="onnx-fp32").to_toml(), "only targets that fuse show it"
+
+
 def test_resolution_order(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('target = "onnx-fp32"\n[validate]\natol = 1e-3\nsamples = 10\n')

@@ -28,13 +28,26 @@ def _ov_ops(path) -> Counter:
         op.get_element_type().to_string() for op in model.get_ops() if op.get_type_name() == "Constant")
 
 
+def _check_skip_layernorm_form(record: dict, ops: Counter, layers: int) -> None:
+    """The file holds the form the record names: fused SkipLayerNormalization, or Add + LayerNormalization."""
+    form = record["fusion"]["skip_layernorm"]
+    assert form["form"] in ("fused", "split") and form["reason"]
+    if form["form"] == "split":
+        assert ops["SkipLayerNormalization"] == 0 and ops["LayerNormalization"] >= 2 * layers
+        assert form["split"] == 2 * layers and form["fused_again_at_load"] == 0
+    else:
+        assert ops["SkipLayerNormalization"] == 2 * layers
+
+
 def _check_structure(target: str, result, layers: int) -> None:
     record, out = result.record, result.out_dir
     assert set(record["files"]) >= {get_target(target).model_file, "tokenizer.json", "config.json"}
     assert not any(name.startswith(".scratch") for name in record["files"]), "intermediate files never ship"
-    if target == "onnxruntime-fp32":
+    if target in ("onnxruntime-fp32", "onnxruntime-int8"):
         counts = record["fusion"]["counts"]
         assert counts["Attention"] == layers and counts["SkipLayerNormalization"] >= 2 * layers
+        _check_skip_layernorm_form(record, _ops(out / "model.onnx"), layers)
+    if target == "onnxruntime-fp32":
         assert _ops(out / "model.onnx")["Attention"] == layers
     if target == "onnxruntime-int8":
         ops = _ops(out / "model.onnx")
@@ -79,6 +92,17 @@ def test_every_target_on_minilm(minilm_dir, tmp_path, target):
     figures = result.record["validation"]
     assert figures["passed"] is True and figures["cosine_mean"] >= 0.99
     _check_structure(target, result, layers=6)
+
+
+@pytest.mark.parametrize("form", ["fused", "split"])
+def test_skip_layernorm_form_is_built_as_asked(tiny_classifier, tmp_path, form):
+    recipe = tmp_path / "form.toml"
+    recipe.write_text(f'[fuse]\nskip_layernorm = "{form}"\n')
+    result = api.export(model=str(tiny_classifier), target="onnxruntime-fp32", out=tmp_path / "o", quiet=True,
+                        samples=16, recipe=recipe)
+    assert result.record["validation"]["passed"] is True  # FP32: within atol of PyTorch either way
+    assert result.record["fusion"]["skip_layernorm"]["form"] == form
+    _check_skip_layernorm_form(result.record, _ops(result.model_path), layers=2)
 
 
 def test_search_keeps_sensitive_ops_float_when_first_try_fails(tiny_checkpoints, tmp_path):
