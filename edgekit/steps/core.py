@@ -59,7 +59,11 @@ _SPLIT_WHEN_FASTER_BY = 0.8
 
 def _skip_layernorm_form(state: BuildState, fused: Path) -> tuple[Path, dict]:
     """Keep SkipLayerNormalization fused, or split it into Add + LayerNormalization where that runs faster."""
-    from edgekit.passes.ort_layernorm import loaded_op_counts, split_skip_layernorm, time_skip_layernorm
+    from edgekit.passes.ort_layernorm import (
+        loaded_op_counts,
+        split_skip_layernorm,
+        time_skip_layernorm,
+    )
 
     setting = state.recipe.fuse.skip_layernorm
     info: dict = {"setting": setting}
