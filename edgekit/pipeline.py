@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 from edgekit.build_state import BuildState
 from edgekit.errors import InvalidChoiceError, RecipeError
-from edgekit.steps import core, openvino_steps, ort_steps
+from edgekit.steps import core, kernel_forms, openvino_steps, ort_steps
 
 PASSES: dict[str, Callable[[BuildState], None]] = {
     "export": core.export_step,
     "fuse": core.fuse_step,
+    "split-kernels": kernel_forms.split_kernels_step,
     "quantize-ort": ort_steps.quantize_step,
     "quantize-nncf": openvino_steps.quantize_step,
     "ort-format": ort_steps.ort_format_step,

@@ -16,7 +16,7 @@ from edgekit.errors import RecipeError
 from edgekit.export import DEFAULT_OPSET, check_opset
 from edgekit.targets import get_target
 
-SKIP_LAYERNORM_CHOICES = ("auto", "fused", "split")  # kept here: recipes load on the light install
+KERNEL_FORMS = ("auto", "fused", "split")  # [kernels] values; kept here: recipes load on the light install
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,11 @@ class ExportSettings:
 
 
 @dataclass(frozen=True)
-class FuseSettings:
-    # "auto": time SkipLayerNormalization against Add + LayerNormalization here and keep the faster;
-    # "fused" or "split" force one form (see edgekit/passes/ort_layernorm.py).
-    skip_layernorm: str = "auto"
+class KernelSettings:
+    # Per fused kernel: "auto" times it against its split form here and keeps the faster; "fused" or
+    # "split" force one form (see edgekit/passes/ort_unfuse.py).
+    skip_layernorm: str = "auto"  # SkipLayerNormalization or Add + LayerNormalization
+    bias_gelu: str = "auto"  # BiasGelu or Add + Gelu
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class ValidateSettings:
     max_length: int = 128
 
 
-_SECTIONS = {"export": ExportSettings, "fuse": FuseSettings, "quantize": QuantizeSettings,
+_SECTIONS = {"export": ExportSettings, "kernels": KernelSettings, "quantize": QuantizeSettings,
              "validate": ValidateSettings}
 _TOP_KEYS = ("target", "task", "passes", *_SECTIONS)
 
@@ -63,7 +64,7 @@ class Recipe:
     passes: tuple[str, ...]
     task: str | None = None  # None: from the checkpoint's architectures field
     export: ExportSettings = ExportSettings()
-    fuse: FuseSettings = FuseSettings()
+    kernels: KernelSettings = KernelSettings()
     quantize: QuantizeSettings = QuantizeSettings()
     validate: ValidateSettings = ValidateSettings()
 
@@ -80,7 +81,7 @@ class Recipe:
         for section in _SECTIONS:
             if section == "quantize" and not self.quantize.candidates:
                 continue  # float targets have nothing to quantise
-            if section == "fuse" and "fuse" not in self.passes:
+            if section == "kernels" and "split-kernels" not in self.passes:
                 continue
             lines.append(f"\n[{section}]")
             for key, value in asdict(getattr(self, section)).items():
@@ -173,8 +174,8 @@ def _check_values(recipe: Recipe) -> None:
     check_fraction("max_drop", v.max_drop)
     check_fraction("min_cosine", v.min_cosine)
     check_fraction("min_neighbour_agreement", v.min_neighbour_agreement)
-    if recipe.fuse.skip_layernorm not in SKIP_LAYERNORM_CHOICES:
-        raise RecipeError(f"skip_layernorm must be one of {', '.join(SKIP_LAYERNORM_CHOICES)}, "
-                          f"got {recipe.fuse.skip_layernorm!r}")
+    for name, value in asdict(recipe.kernels).items():
+        if value not in KERNEL_FORMS:
+            raise RecipeError(f"{name} must be one of {', '.join(KERNEL_FORMS)}, got {value!r}")
     if q.choose not in ("fastest", "first"):
         raise RecipeError(f"choose must be 'fastest' or 'first', got {q.choose!r}")

@@ -276,34 +276,41 @@ def test_uniform_feeds_pads_rows():
     assert n < longest and (short["input_ids"][0, n:] == 1).all() and (short["attention_mask"][0, n:] == 0).all()
 
 
-# -- SkipLayerNormalization split ------------------------------------------------------------------
+# -- fused kernels split back into standard ops ----------------------------------------------------
 
-def test_split_skip_layernorm_is_exact_and_survives_load(tiny_fused, tmp_path):
-    from edgekit.passes.ort_layernorm import loaded_op_counts, split_skip_layernorm
+def test_split_fused_ops_is_exact_and_survives_load(tiny_fused, tmp_path):
+    from edgekit.passes.ort_unfuse import loaded_op_counts, split_fused_ops
 
-    split = tmp_path / "split_ln.onnx"
-    assert split_skip_layernorm(tiny_fused, split) == 2 * LAYERS
-    counts = op_counts(split)
-    assert counts["SkipLayerNormalization"] == 0
-    assert counts["LayerNormalization"] == op_counts(tiny_fused)["LayerNormalization"] + 2 * LAYERS
-    assert counts["Attention"] == LAYERS and counts["BiasGelu"] == LAYERS, "other fusions untouched"
+    ln_split, both_split = tmp_path / "split_ln.onnx", tmp_path / "split_both.onnx"
+    assert split_fused_ops(tiny_fused, ln_split, op_type="SkipLayerNormalization") == 2 * LAYERS
+    assert split_fused_ops(ln_split, both_split, op_type="BiasGelu") == LAYERS
+    before, counts = op_counts(tiny_fused), op_counts(both_split)
+    assert counts["SkipLayerNormalization"] == 0 and counts["BiasGelu"] == 0
+    assert counts["LayerNormalization"] == before["LayerNormalization"] + 2 * LAYERS
+    assert counts["Gelu"] == LAYERS and counts["Attention"] == LAYERS, "other fusions untouched"
     feed = feeds(5)
     real = feed["attention_mask"].astype(bool)
-    assert np.abs(run(tiny_fused, feed) - run(split, feed))[real].max() < 1e-5
-    # ORT must not fuse it back at load, or the split would only pretend to differ.
-    assert loaded_op_counts(split)["SkipLayerNormalization"] == 0
+    assert np.abs(run(tiny_fused, feed) - run(both_split, feed))[real].max() < 1e-5
+    # The residual-first Add chain stays split at load. A float graph's Add + Gelu is fused back into
+    # BiasGelu, which is why the pass checks the graph ORT actually runs before keeping a split.
+    loaded = loaded_op_counts(both_split)
+    assert loaded["SkipLayerNormalization"] == 0 and loaded["LayerNormalization"] >= 2 * LAYERS
+    assert loaded["BiasGelu"] == LAYERS
     assert loaded_op_counts(tiny_fused)["SkipLayerNormalization"] == 2 * LAYERS
 
 
-def test_split_survives_dynamic_int8(tiny_fused, tmp_path):
-    from edgekit.passes.ort_layernorm import loaded_op_counts, split_skip_layernorm
+def test_splits_survive_dynamic_int8(tiny_fused, tmp_path):
     from edgekit.passes.ort_quantize import quantize_dynamic_int8
+    from edgekit.passes.ort_unfuse import loaded_op_counts, split_fused_ops
 
-    split, dst = tmp_path / "split_ln.onnx", tmp_path / "split_ln_int8.onnx"
-    split_skip_layernorm(tiny_fused, split)
-    quantize_dynamic_int8(split, dst, per_channel=True, reduce_range=False)
+    ln_split, both_split, dst = tmp_path / "ln.onnx", tmp_path / "both.onnx", tmp_path / "int8.onnx"
+    split_fused_ops(tiny_fused, ln_split, op_type="SkipLayerNormalization")
+    split_fused_ops(ln_split, both_split, op_type="BiasGelu")
+    quantize_dynamic_int8(both_split, dst, per_channel=True, reduce_range=False)
     loaded = loaded_op_counts(dst)
-    assert loaded["SkipLayerNormalization"] == 0 and loaded["QAttention"] == LAYERS
+    assert loaded["SkipLayerNormalization"] == 0 and loaded["BiasGelu"] == 0 and loaded["QAttention"] == LAYERS
+    # The Gelu's bias Add joins the INT8 MatMul before it: only the residual and LayerNorm-bias Adds stay.
+    assert loaded["DynamicQuantizeMatMul"] == 3 * LAYERS and loaded["Gelu"] == LAYERS
 
 
 def _skip_layernorm_graph(tmp_path, *, use_mean: bool) -> Path:
@@ -327,24 +334,28 @@ def _skip_layernorm_graph(tmp_path, *, use_mean: bool) -> Path:
 
 
 def test_split_without_bias_matches_and_refuses_used_statistics(tmp_path):
-    from edgekit.passes.ort_layernorm import split_skip_layernorm
+    from edgekit.passes.ort_unfuse import split_fused_ops
 
     src, dst = _skip_layernorm_graph(tmp_path, use_mean=False), tmp_path / "split.onnx"
-    assert split_skip_layernorm(src, dst) == 1
+    assert split_fused_ops(src, dst, op_type="SkipLayerNormalization") == 1
     assert op_counts(dst) == Counter({"Add": 1, "LayerNormalization": 1}), "no bias input: one Add"
     rng = np.random.default_rng(0)
     feed = {n: rng.standard_normal((1, 4, 8), dtype=np.float32) for n in ("x", "skip")}
     assert np.abs(run(src, feed) - run(dst, feed)).max() < 1e-5
     with pytest.raises(PassError, match="sln: its mean/inv_std_var outputs are used"):
-        split_skip_layernorm(_skip_layernorm_graph(tmp_path, use_mean=True), tmp_path / "x.onnx")
+        split_fused_ops(_skip_layernorm_graph(tmp_path, use_mean=True), tmp_path / "x.onnx",
+                        op_type="SkipLayerNormalization")
     with pytest.raises(InputError, match="not found"):
-        split_skip_layernorm(tmp_path / "missing.onnx", tmp_path / "x.onnx")
+        split_fused_ops(tmp_path / "missing.onnx", tmp_path / "x.onnx", op_type="BiasGelu")
+    with pytest.raises(InvalidChoiceError, match="'Attention'.*SkipLayerNormalization, BiasGelu"):
+        split_fused_ops(src, tmp_path / "x.onnx", op_type="Attention")
 
 
-def test_time_skip_layernorm_reports_both_forms():
-    from edgekit.passes.ort_layernorm import time_skip_layernorm
+@pytest.mark.parametrize("op_type", ["SkipLayerNormalization", "BiasGelu"])
+def test_time_fused_and_split_reports_both_forms(op_type):
+    from edgekit.passes.ort_unfuse import time_fused_and_split
 
-    timing = time_skip_layernorm(16, tokens=8, rounds=5)
+    timing = time_fused_and_split(op_type, 16, tokens=8, rounds=5)
     assert set(timing) == {"fused_ms", "split_ms"} and all(v > 0 for v in timing.values())
 
 

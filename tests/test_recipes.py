@@ -40,13 +40,16 @@ def test_bad_values(tmp_path):
 
 def test_skip_layernorm_setting(tmp_path):
     path = tmp_path / "r.toml"
-    path.write_text('[fuse]\nskip_layernorm = "sometimes"\n')
+    path.write_text('[kernels]\nskip_layernorm = "sometimes"\n')
     with pytest.raises(RecipeError, match="skip_layernorm must be one of auto, fused, split, got 'sometimes'"):
         resolve_recipe(target="onnxruntime-fp32", recipe_path=path)
-    path.write_text('[fuse]\nskip_layernorm = "fused"\n')
+    path.write_text('[kernels]\nbias_gelu = true\n')
+    with pytest.raises(RecipeError, match="bias_gelu must be one of auto, fused, split, got True"):
+        resolve_recipe(target="onnxruntime-fp32", recipe_path=path)
+    path.write_text('[kernels]\nskip_layernorm = "fused"\n')
     recipe = resolve_recipe(target="onnxruntime-int8", recipe_path=path)
-    assert recipe.fuse.skip_layernorm == "fused" and 'skip_layernorm = "fused"' in recipe.to_toml()
-    assert "[fuse]" not in resolve_recipe(target="onnx-fp32").to_toml(), "only targets that fuse show it"
+    assert recipe.kernels.skip_layernorm == "fused" and 'skip_layernorm = "fused"' in recipe.to_toml()
+    assert "[kernels]" not in resolve_recipe(target="onnx-fp32").to_toml(), "only targets that split show it"
 
 
 def test_resolution_order(tmp_path):

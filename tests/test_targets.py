@@ -28,15 +28,18 @@ def _ov_ops(path) -> Counter:
         op.get_element_type().to_string() for op in model.get_ops() if op.get_type_name() == "Constant")
 
 
-def _check_skip_layernorm_form(record: dict, ops: Counter, layers: int) -> None:
-    """The file holds the form the record names: fused SkipLayerNormalization, or Add + LayerNormalization."""
-    form = record["fusion"]["skip_layernorm"]
-    assert form["form"] in ("fused", "split") and form["reason"]
-    if form["form"] == "split":
-        assert ops["SkipLayerNormalization"] == 0 and ops["LayerNormalization"] >= 2 * layers
-        assert form["split"] == 2 * layers and form["fused_again_at_load"] == 0
-    else:
-        assert ops["SkipLayerNormalization"] == 2 * layers
+def _check_kernel_forms(record: dict, ops: Counter, layers: int) -> None:
+    """The file holds the forms the record names: each fused kernel kept, or split into standard ops."""
+    forms = record["kernels"]
+    assert set(forms) == {"SkipLayerNormalization", "BiasGelu"}
+    for op, per_layer, split_op in (("SkipLayerNormalization", 2, "LayerNormalization"), ("BiasGelu", 1, "Gelu")):
+        form = forms[op]
+        assert form["form"] in ("fused", "split") and form["reason"]
+        if form["form"] == "split":
+            assert ops[op] == 0 and ops[split_op] >= per_layer * layers
+            assert form["split"] == per_layer * layers and form["fused_again_at_load"] == 0
+        else:
+            assert ops[op] == per_layer * layers
 
 
 def _check_structure(target: str, result, layers: int) -> None:
@@ -46,7 +49,7 @@ def _check_structure(target: str, result, layers: int) -> None:
     if target in ("onnxruntime-fp32", "onnxruntime-int8"):
         counts = record["fusion"]["counts"]
         assert counts["Attention"] == layers and counts["SkipLayerNormalization"] >= 2 * layers
-        _check_skip_layernorm_form(record, _ops(out / "model.onnx"), layers)
+        _check_kernel_forms(record, _ops(out / "model.onnx"), layers)
     if target == "onnxruntime-fp32":
         assert _ops(out / "model.onnx")["Attention"] == layers
     if target == "onnxruntime-int8":
@@ -95,14 +98,19 @@ def test_every_target_on_minilm(minilm_dir, tmp_path, target):
 
 
 @pytest.mark.parametrize("form", ["fused", "split"])
-def test_skip_layernorm_form_is_built_as_asked(tiny_classifier, tmp_path, form):
+def test_kernel_forms_are_built_as_asked(tiny_classifier, tmp_path, form):
     recipe = tmp_path / "form.toml"
-    recipe.write_text(f'[fuse]\nskip_layernorm = "{form}"\n')
+    recipe.write_text(f'[kernels]\nskip_layernorm = "{form}"\nbias_gelu = "{form}"\n')
     result = api.export(model=str(tiny_classifier), target="onnxruntime-fp32", out=tmp_path / "o", quiet=True,
                         samples=16, recipe=recipe)
     assert result.record["validation"]["passed"] is True  # FP32: within atol of PyTorch either way
-    assert result.record["fusion"]["skip_layernorm"]["form"] == form
-    _check_skip_layernorm_form(result.record, _ops(result.model_path), layers=2)
+    forms = {op: f["form"] for op, f in result.record["kernels"].items()}
+    if form == "split":  # FP32: ORT fuses Add + Gelu back into BiasGelu at load, so that split is refused
+        assert forms == {"SkipLayerNormalization": "split", "BiasGelu": "fused"}
+        assert "fuses 2 of the split BiasGelu again" in result.record["kernels"]["BiasGelu"]["reason"]
+    else:
+        assert forms == {"SkipLayerNormalization": "fused", "BiasGelu": "fused"}
+    _check_kernel_forms(result.record, _ops(result.model_path), layers=2)
 
 
 def test_search_keeps_sensitive_ops_float_when_first_try_fails(tiny_checkpoints, tmp_path):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from edgekit.build_state import BuildState
 from edgekit.errors import ValidationError
+from edgekit.steps.kernel_forms import check_splits_survive_load
 
 
 def export_step(state: BuildState) -> None:
@@ -50,57 +50,7 @@ def fuse_step(state: BuildState) -> None:
         raise PassError(f"transformer fusion is incomplete: {gelus} Gelu-family ops for {layers} layers")
     state.record["fusion"] = {"counts": counts, "expected": {"Attention": layers, "Gelu-family": layers,
                                                              "SkipLayerNormalization": 2 * layers}}
-    state.current, state.record["fusion"]["skip_layernorm"] = _skip_layernorm_form(state, dst)
-
-
-# Split only on a clear win: the kernels differ 3-5x where the split helps, noise is a few percent.
-_SPLIT_WHEN_FASTER_BY = 0.8
-
-
-def _skip_layernorm_form(state: BuildState, fused: Path) -> tuple[Path, dict]:
-    """Keep SkipLayerNormalization fused, or split it into Add + LayerNormalization where that runs faster."""
-    from edgekit.passes.ort_layernorm import (
-        loaded_op_counts,
-        split_skip_layernorm,
-        time_skip_layernorm,
-    )
-
-    setting = state.recipe.fuse.skip_layernorm
-    info: dict = {"setting": setting}
-    if setting == "fused":
-        return fused, {**info, "form": "fused", "reason": "set by the recipe"}
-    if setting == "auto":
-        hidden = state.model.config.hidden_size
-        with state.progress.step("timing SkipLayerNormalization against Add + LayerNormalization"):
-            timing = time_skip_layernorm(hidden)
-        info.update({k: round(v, 4) for k, v in timing.items()}, shape=[1, 128, hidden])
-        if timing["split_ms"] > _SPLIT_WHEN_FASTER_BY * timing["fused_ms"]:
-            return fused, {**info, "form": "fused",
-                           "reason": "the fused kernel is not clearly slower than Add + LayerNormalization here"}
-    split = state.scratch / "fused-split-layernorm.onnx"
-    with state.progress.step("splitting SkipLayerNormalization into Add + LayerNormalization"):
-        count = split_skip_layernorm(fused, split)
-        refused = loaded_op_counts(split)["SkipLayerNormalization"]
-    if refused:  # ORT would fuse it again at load, so the split file would only pretend to differ
-        return fused, {**info, "form": "fused",
-                       "reason": f"ONNX Runtime fuses {refused} of the split ops again when it loads the model"}
-    reason = ("set by the recipe" if setting == "split" else
-              f"Add + LayerNormalization ran {info['fused_ms'] / info['split_ms']:.1f}x faster than the fused kernel")
-    return split, {**info, "form": "split", "split": count, "reason": reason}
-
-
-def _check_split_survives_load(state: BuildState) -> None:
-    """Later passes (quantisation) change the graph ORT sees at load; record whether it fuses the split again."""
-    form = state.record.get("fusion", {}).get("skip_layernorm", {})
-    if form.get("form") != "split":
-        return
-    from edgekit.passes.ort_layernorm import loaded_op_counts
-
-    fused_again = loaded_op_counts(state.current)["SkipLayerNormalization"]
-    form["fused_again_at_load"] = fused_again
-    if fused_again:
-        state.progress.warn(f"ONNX Runtime fuses {fused_again} SkipLayerNormalization again when it loads "
-                            f"{state.current.name}; the split gains nothing there")
+    state.current = dst
 
 
 def validate_step(state: BuildState) -> None:
@@ -108,7 +58,7 @@ def validate_step(state: BuildState) -> None:
     from edgekit.budget import drop_name, fidelity_drop
 
     settings = state.recipe.validate
-    _check_split_survives_load(state)
+    check_splits_survive_load(state)
     with state.progress.step(f"validating against PyTorch FP32 on {len(state.validation_texts())} held-out texts"):
         figures = state.evaluate(state.current)
     figures.update(texts="edgekit corpus (held-out split)", padding="right", max_length=settings.max_length)

@@ -1,0 +1,82 @@
+"""The split-kernels pass: keep each fused ORT kernel, or split it where the split form runs faster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.build_state import BuildState
+
+# Split only on a clear win: the kernels differ 2-5x where the split helps; noise is a few percent.
+_SPLIT_WHEN_FASTER_BY = 0.8
+# fused op -> (recipe [kernels] key, config field giving the width it runs at, the split form in words)
+_FORMS = {
+    "SkipLayerNormalization": ("skip_layernorm", "hidden_size", "Add + LayerNormalization"),
+    "BiasGelu": ("bias_gelu", "intermediate_size", "Add + Gelu"),
+}
+
+
+def split_kernels_step(state: BuildState) -> None:
+    """Per fused ORT kernel in the graph, keep it or split it into standard ops, whichever runs faster here.
+
+    Runs on the final graph (after quantisation): whether ORT fuses a split form again at load depends on
+    what surrounds it (an INT8 MatMul absorbs the Gelu's bias Add; a float one leaves Add + Gelu to be fused
+    back into BiasGelu), so the check is made on the graph that ships.
+    """
+    from edgekit.passes.ort_unfuse import graph_op_counts
+
+    if state.current.suffix != ".onnx":
+        from edgekit.errors import RecipeError
+
+        raise RecipeError(f"split-kernels works on ONNX graphs, but the build holds {state.current.name} here; "
+                          "list it after fuse or quantize-ort, before openvino-ir")
+    counts = graph_op_counts(state.current)
+    forms = {}
+    for op, (key, width_field, split_name) in _FORMS.items():
+        if not counts.get(op):
+            forms[op] = {"form": "absent", "reason": "the graph has none"}
+            continue
+        width = getattr(state.model.config, width_field)
+        state.current, forms[op] = _choose(state, state.current, op, getattr(state.recipe.kernels, key), width,
+                                           split_name)
+    state.record["kernels"] = forms
+
+
+def _choose(state: BuildState, path: Path, op: str, setting: str, width: int, split_name: str) -> tuple[Path, dict]:
+    from edgekit.passes.ort_unfuse import loaded_op_counts, split_fused_ops, time_fused_and_split
+
+    info: dict = {"setting": setting}
+    if setting == "fused":
+        return path, {**info, "form": "fused", "reason": "set by the recipe"}
+    if setting == "auto":
+        with state.progress.step(f"timing {op} against {split_name}"):
+            timing = time_fused_and_split(op, width)
+        info.update({k: round(v, 4) for k, v in timing.items()}, shape=[1, 128, width])
+        if timing["split_ms"] > _SPLIT_WHEN_FASTER_BY * timing["fused_ms"]:
+            return path, {**info, "form": "fused", "reason": f"the fused kernel is not clearly slower than "
+                                                             f"{split_name} here"}
+    split = state.scratch / f"{path.stem}-split-{op}.onnx"
+    with state.progress.step(f"splitting {op} into {split_name}"):
+        count = split_fused_ops(path, split, op_type=op)
+        fused_again = loaded_op_counts(split)[op]
+    if fused_again:  # ORT would fuse it again at load, so the split file would only pretend to differ
+        return path, {**info, "form": "fused",
+                      "reason": f"ONNX Runtime fuses {fused_again} of the split {op} again when it loads the model"}
+    reason = ("set by the recipe" if setting == "split" else
+              f"{split_name} ran {info['fused_ms'] / info['split_ms']:.1f}x faster than the fused kernel")
+    return split, {**info, "form": "split", "split": count, "reason": reason}
+
+
+def check_splits_survive_load(state: BuildState) -> None:
+    """A pass after split-kernels may change the graph ORT sees at load; record whether it fuses a split again."""
+    forms = state.record.get("kernels", {})
+    split_ops = [op for op, form in forms.items() if form["form"] == "split"]
+    if not split_ops:
+        return
+    from edgekit.passes.ort_unfuse import loaded_op_counts
+
+    loaded = loaded_op_counts(state.current)
+    for op in split_ops:
+        forms[op]["fused_again_at_load"] = loaded[op]
+        if loaded[op]:
+            state.progress.warn(f"ONNX Runtime fuses {loaded[op]} {op} again when it loads {state.current.name}; "
+                                "the split gains nothing there")
