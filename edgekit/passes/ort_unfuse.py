@@ -18,7 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError, PassError
+from edgekit.errors import (
+    InputError,
+    InvalidChoiceError,
+    MissingDependencyError,
+    PassError,
+)
 
 _PROTOBUF_LIMIT = 2 * 1024**3
 _DEFAULT_EPSILON = 1e-12  # com.microsoft SkipLayerNormalization's default

@@ -32,7 +32,12 @@ class Method:
 
 
 def run_gated(state: BuildState, methods: dict[str, Method], *, suffix: str, adopt: Callable[[Path], None]) -> None:
-    from edgekit.passes.sensitivity import Candidate, exclusion_candidates, gated_search, rank_sensitivity
+    from edgekit.passes.sensitivity import (
+        Candidate,
+        exclusion_candidates,
+        gated_search,
+        rank_sensitivity,
+    )
 
     settings, budget = state.recipe.quantize, state.recipe.budget
     for name in settings.candidates:
