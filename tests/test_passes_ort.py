@@ -351,12 +351,17 @@ def test_split_without_bias_matches_and_refuses_used_statistics(tmp_path):
         split_fused_ops(src, tmp_path / "x.onnx", op_type="Attention")
 
 
-@pytest.mark.parametrize("op_type", ["SkipLayerNormalization", "BiasGelu"])
-def test_time_fused_and_split_reports_both_forms(op_type):
-    from edgekit.passes.ort_unfuse import time_fused_and_split
+@pytest.mark.parametrize("op_type, absorbed", [("SkipLayerNormalization", False), ("BiasGelu", False),
+                                               ("BiasGelu", True)])
+def test_time_fused_and_split_reports_both_forms(op_type, absorbed):
+    from edgekit.passes.ort_unfuse import _kernel_model, time_fused_and_split
 
-    timing = time_fused_and_split(op_type, 16, tokens=8, rounds=5)
+    timing = time_fused_and_split(op_type, 16, tokens=8, rounds=5, bias_absorbed=absorbed)
     assert set(timing) == {"fused_ms", "split_ms"} and all(v > 0 for v in timing.values())
+    split = onnx.load_from_string(_kernel_model(onnx, op_type, 16, fused=False, bias_absorbed=absorbed))
+    ops = [n.op_type for n in split.graph.node]
+    expected = {"SkipLayerNormalization": ["Add", "Add", "LayerNormalization"], "BiasGelu": ["Add", "Gelu"]}[op_type]
+    assert ops == (["Gelu"] if absorbed else expected)
 
 
 # -- outlier split --------------------------------------------------------------------------------
