@@ -42,7 +42,11 @@ def split_kernels_step(state: BuildState) -> None:
 
 
 def _choose(state: BuildState, path: Path, op: str, setting: str, width: int, split_name: str) -> tuple[Path, dict]:
-    from edgekit.passes.ort_unfuse import loaded_op_counts, split_fused_ops, time_fused_and_split
+    from edgekit.passes.ort_unfuse import (
+        loaded_op_counts,
+        split_fused_ops,
+        time_fused_and_split,
+    )
 
     info: dict = {"setting": setting}
     if setting == "fused":
