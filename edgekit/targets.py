@@ -130,11 +130,12 @@ register(Target(
     model_file="model.onnx",
     # The unfused candidates (dynamic-pc-unfused, ...) timed 10% faster in builds but gave the same ratio to
     # onnx-fp32 in a quiet benchmark, and their search needs more float ops on MiniLM: opt in by recipe.
-    # The x86 INT8 targets keep the project's fidelity standard: nearest neighbours kept for 95% of sentences.
-    # Gated on 1000 sentences: on 256, the figure for MiniLM moved by +-0.02 between neighbouring candidates,
-    # and a build that passed at 0.953 kept 0.942 on 1000 other sentences.
+    # The x86 INT8 targets keep the project's fidelity standard: nearest neighbours kept for 95% of sentences
+    # the build never saw. The gate runs on 1000 validation sentences (on 256 the MiniLM figure moved by
+    # +-0.02 between neighbouring candidates) and asks 0.96, a margin for sampling (one binomial standard
+    # error is 0.007 at 1000): MiniLM builds that passed at 0.957 and 0.953 kept 0.946 and 0.942 on others.
     settings={"quantize": {"candidates": ("dynamic-pc", "dynamic-pc-split")},
-              "validate": {"samples": 1000, "min_neighbour_agreement": 0.95}},
+              "validate": {"samples": 1000, "min_neighbour_agreement": 0.96}},
     description="INT8 of the fused graph for x86-64 (VNNI), fastest method inside the accuracy budget",
     reason="VNNI CPUs run U8S8 integer MatMuls about 4x faster than FP32; dynamic activation scales need no "
            "calibration to stay in range, per-channel weight scales keep small real models accurate, and the "
@@ -176,7 +177,7 @@ register(Target(
     # each NNCF build recalibrates, so measuring 36 ops one by one would take many minutes.
     settings={"quantize": {"candidates": ("nncf", "nncf-sq0.9-ffn-out-float", "nncf-sq0.9-ffn-float"),
                            "search": False},
-              "validate": {"samples": 1000, "min_neighbour_agreement": 0.95}},  # 1000: see onnxruntime-int8
+              "validate": {"samples": 1000, "min_neighbour_agreement": 0.96}},  # see onnxruntime-int8
     description="OpenVINO IR quantised by NNCF (post-training, ModelType.TRANSFORMER), calibrated on real text",
     reason="NNCF's transformer preset keeps LayerNorm, Softmax and GELU in float and quantises the MatMuls "
            "that dominate the time; OpenVINO's CPU plugin runs them with VNNI/AMX int8 kernels on x86-64.",
