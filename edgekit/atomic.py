@@ -1,7 +1,8 @@
 """Atomic output directories: build in a temp dir beside the target, rename into place at the end.
 
 An interrupted build leaves no half-written artefact, and edgekit never deletes a file it did not
-write: --force replaces a directory only when every file in it is listed in its edgekit.json.
+write: --force replaces a directory only when every file in it is listed in its edgekit.json (or, for a
+bundle, its manifest.json).
 """
 
 from __future__ import annotations
@@ -20,13 +21,21 @@ RECORD_NAME = "edgekit.json"
 TEMP_PREFIX = ".edgekit-tmp-"
 
 
+# The files in which edgekit lists what it wrote beside them: an artefact's record, a bundle's manifest
+# (recognised by its format field, so an unrelated manifest.json never counts).
+_LISTINGS = ((RECORD_NAME, None), ("manifest.json", "edgekit.bundle"))
+
+
 def files_written_by_edgekit(directory: Path) -> set[str] | None:
-    """Relative paths an existing edgekit.json says edgekit wrote there, or None if there is no record."""
-    try:
-        record = json.loads((directory / RECORD_NAME).read_text(encoding="utf-8"))
-        return set(record["files"]) | {RECORD_NAME}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    """Relative paths an edgekit.json or bundle manifest says edgekit wrote there, or None if neither exists."""
+    for name, fmt in _LISTINGS:
+        try:
+            listing = json.loads((directory / name).read_text(encoding="utf-8"))
+            if fmt is None or listing.get("format") == fmt:
+                return set(listing["files"]) | {name}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None
 
 
 def check_output_dir(out: Path, *, force: bool) -> None:

@@ -15,7 +15,7 @@ from edgekit.bundle.archive import extract_bundle
 from edgekit.bundle.manifest import MANIFEST_NAME, read_manifest
 from edgekit.bundle.package import package
 from edgekit.corpus import held_out_texts
-from edgekit.errors import BundleError, InputError, MissingDependencyError
+from edgekit.errors import BundleError, InputError, MissingDependencyError, OutputDirError
 from edgekit.runtime.model import TruncationWarning
 
 
@@ -246,3 +246,17 @@ def test_export_with_bundle_flag_writes_artefact_and_bundle(runner, cli, tiny_cl
     assert "bundle:" in result.output and (bundle / MANIFEST_NAME).is_file()
     assert read_manifest(bundle)["target"]["name"] == "onnx-fp32"
     assert runtime.load(bundle).predict(["It works."])[0]["label"].startswith("LABEL_")
+
+
+def test_force_replaces_an_earlier_bundle_but_never_foreign_files(tiny_artefacts, tmp_path):
+    artefact = tiny_artefacts["text-classification", "onnx-fp32"]
+    out = tmp_path / "b"
+    package(artefact_dir=artefact, out=out, graph_tokenizer=False, quiet=True)
+    with pytest.raises(OutputDirError, match="exists and is not empty"):
+        package(artefact_dir=artefact, out=out, graph_tokenizer=False, quiet=True)
+    again = package(artefact_dir=artefact, out=out, graph_tokenizer=False, quiet=True, force=True)
+    assert runtime.load(again.bundle_dir).predict(["still answers"])[0]["label"]
+    (out / "my-notes.txt").write_text("not edgekit's")
+    with pytest.raises(OutputDirError, match="holds files edgekit did not write \\(my-notes.txt\\)"):
+        package(artefact_dir=artefact, out=out, graph_tokenizer=False, quiet=True, force=True)
+    assert (out / "my-notes.txt").read_text() == "not edgekit's"
