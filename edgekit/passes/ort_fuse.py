@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError, PassError
+from edgekit.errors import (
+    InputError,
+    InvalidChoiceError,
+    MissingDependencyError,
+    PassError,
+)
 
 # Fusions the optimizer can report for encoder models; every count is returned, zeros included,
 # so that callers can tell "not fused" from "not asked".
@@ -36,8 +41,9 @@ def _require_optimizer():
     return optimize_model, FusionOptions
 
 
-def _initializer_bytes(model) -> int:
-    return sum(len(t.raw_data) for t in model.graph.initializer)
+def needs_external_data(model) -> bool:
+    """Whether the weights are too big for one protobuf; a single file is simpler to ship otherwise."""
+    return sum(len(t.raw_data) for t in model.graph.initializer) > _PROTOBUF_LIMIT - 64 * 1024**2
 
 
 def fuse_transformer(src: Path, dst: Path, *, num_heads: int, hidden_size: int, model_type: str = "bert",
@@ -74,7 +80,5 @@ def fuse_transformer(src: Path, dst: Path, *, num_heads: int, hidden_size: int, 
         raise PassError(f"transformer fusion of {src.name} is incomplete ({detail})")
 
     dst.parent.mkdir(parents=True, exist_ok=True)
-    # External data only when a single protobuf cannot hold the model; one file is simpler to ship.
-    external = _initializer_bytes(optimizer.model) > _PROTOBUF_LIMIT - 64 * 1024**2
-    optimizer.save_model_to_file(str(dst), use_external_data_format=external)
+    optimizer.save_model_to_file(str(dst), use_external_data_format=needs_external_data(optimizer.model))
     return counts

@@ -24,8 +24,8 @@ from edgekit.errors import (
     MissingDependencyError,
     PassError,
 )
+from edgekit.passes.ort_fuse import needs_external_data
 
-_PROTOBUF_LIMIT = 2 * 1024**3
 _DEFAULT_EPSILON = 1e-12  # com.microsoft SkipLayerNormalization's default
 
 
@@ -99,8 +99,7 @@ def split_fused_ops(src: Path, dst: Path, *, op_type: str) -> int:
     del model.graph.node[:]
     model.graph.node.extend(rewritten)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    external = sum(len(t.raw_data) for t in model.graph.initializer) > _PROTOBUF_LIMIT - 64 * 1024**2
-    onnx.save(model, str(dst), save_as_external_data=external)
+    onnx.save(model, str(dst), save_as_external_data=needs_external_data(model))
     return count
 
 
