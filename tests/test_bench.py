@@ -13,7 +13,7 @@ import pytest
 
 from edgekit import api
 from edgekit.bench.report import load_report, save_report
-from edgekit.bench.runner import Timing, bench
+from edgekit.bench.runner import Timing, bench, interleave
 from edgekit.errors import ArtefactIntegrityError, InputError
 
 FAST = Timing(warmup=1, runs=3, settle_ms=0)
@@ -93,6 +93,7 @@ def test_tampered_or_incomplete_artefact_is_refused(artefacts, tmp_path):
     (["--runs", "3", "--duration", "1"], "not both"),
     (["--seq-lens", "9999"], "outside 2..512"),
     (["--eval-data", "nope.jsonl"], "neither a file nor a datasets spec"),
+    (["--calls-per-turn", "0"], "--calls-per-turn must be at least 1, got 0"),
 ])
 def test_bad_bench_options_are_one_line(runner, cli, artefacts, args, message):
     result = runner.invoke(cli, ["bench", str(artefacts["onnx-fp32"]), "-q", "--no-isolate", *args])
@@ -104,10 +105,27 @@ def test_bench_cli_prints_and_saves(runner, cli, artefacts, tmp_path):
     out = tmp_path / "report.json"
     result = runner.invoke(cli, ["bench", str(artefacts["onnx-fp32"]), str(artefacts["openvino-fp32"]), "-q",
                                  "--seq-lens", "8", "--threads", "1", "--runs", "2", "--warmup", "0",
-                                 "--no-isolate", "--out", str(out)])
+                                 "--calls-per-turn", "3", "--no-isolate", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "onnx-fp32" in result.output and "openvino-fp32" in result.output
-    assert len(load_report(out)["configs"]) == 2
+    report = load_report(out)
+    assert len(report["configs"]) == 2 and report["settings"]["calls_per_turn"] == 3
+    assert all(len(c["samples_ms"]) == 2 * 3 for c in report["configs"])
+
+
+def test_turns_of_back_to_back_calls_in_a_shuffled_order():
+    calls = []
+    runners = {name: (lambda feeds, name=name: calls.append(name)) for name in "abc"}
+    samples = interleave(runners, {name: {} for name in runners},
+                         Timing(warmup=1, runs=4, settle_ms=0, calls_per_turn=2), seed=3)
+    assert calls[:3] == ["a", "b", "c"]  # one warm-up call each, then the timed turns
+    timed = calls[3:]
+    turns = [timed[i:i + 2] for i in range(0, len(timed), 2)]
+    assert all(turn[0] == turn[1] for turn in turns), "a turn's calls are back to back"
+    rounds = [sorted(t[0] for t in turns[i:i + 3]) for i in range(0, len(turns), 3)]
+    assert rounds == [["a", "b", "c"]] * 4, "every runner has one turn per round"
+    assert len({tuple(t[0] for t in turns[i:i + 3]) for i in range(0, len(turns), 3)}) > 1, "order is shuffled"
+    assert {name: len(values) for name, values in samples.items()} == {"a": 8, "b": 8, "c": 8}
 
 
 def test_claim_on_tiny_checkpoints(tiny_classifier, tmp_path):

@@ -42,6 +42,8 @@ def _print_and_save(report: dict, out: Path | None) -> None:
 @click.option("--settle-ms", type=float, default=50.0, show_default=True,
               help="Pause after each timed call so spinning threads stop before the next artefact runs.")
 @click.option("--no-spinning", is_flag=True, help="Switch ONNX Runtime thread spinning off (default: on, as in apps).")
+@click.option("--calls-per-turn", type=int, default=1, show_default=True,
+              help="Back-to-back calls per artefact in each round; more than 1 shows warm, steady-state latency.")
 @click.option("--reference", is_flag=True, help="Also time PyTorch FP32 eager (needs edgekit[export]).")
 @click.option("--eval-data", default=None,
               help="JSONL/CSV with text and optional label; corpus[:N] for held-out corpus text; or a datasets spec (glue/sst2).")
@@ -49,7 +51,7 @@ def _print_and_save(report: dict, out: Path | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def bench(artefacts, batch_sizes, seq_lens, lengths_from, threads, runs, duration, warmup, settle_ms, no_spinning,
-          reference, eval_data, no_isolate, out, quiet) -> None:
+          calls_per_turn, reference, eval_data, no_isolate, out, quiet) -> None:
     """Measure latency, throughput, load time, memory and accuracy of artefact directories."""
     from edgekit.bench.runner import Timing, bench as run_bench
 
@@ -57,7 +59,8 @@ def bench(artefacts, batch_sizes, seq_lens, lengths_from, threads, runs, duratio
         artefacts=list(artefacts), batch_sizes=int_list(batch_sizes, option="--batch-sizes"),
         seq_lens=None if lengths_from else int_list(seq_lens, option="--seq-lens"), lengths_from=lengths_from,
         threads=int_list(threads, option="--threads"),
-        timing=Timing(warmup=warmup, runs=runs, duration_s=duration, settle_ms=settle_ms, spinning=not no_spinning),
+        timing=Timing(warmup=warmup, runs=runs, duration_s=duration, settle_ms=settle_ms, spinning=not no_spinning,
+                      calls_per_turn=calls_per_turn),
         reference=reference, eval_data=eval_data, isolate=not no_isolate, quiet=quiet)
     _print_and_save(report, out)
 

@@ -6,7 +6,7 @@ a report can be re-rendered or compared long after the run. Layout (schema_versi
     {"schema": "edgekit.report", "schema_version": 1, "kind": "bench" | "claim", "created": ISO time,
      "machine": {cpu, arch, cores, threads_used, isa: [...], os, python, packages: {...}, edgekit,
                  git_commit, peaks: {fp32_gflops, int8_gops} | null},
-     "settings": {warmup, runs, duration_s, settle_ms, ort_spinning, order, text_source},
+     "settings": {warmup, runs, duration_s, settle_ms, ort_spinning, calls_per_turn, order, text_source},
      "warnings": [{"artefact": name | null, "message": str}],
      "artefacts": [{name, path, target, runtime, precision, inference_precision, task, source,
                     random_weights, size_bytes, load_s, first_run_s, peak_rss_mb, flops_per_token}],

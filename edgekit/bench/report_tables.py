@@ -113,7 +113,7 @@ def machine_facts(report: dict) -> list[tuple[str, str]]:
 def settings_facts(report: dict) -> list[tuple[str, str]]:
     settings = report.get("settings") or {}
     fields = [("warmup runs", "warmup"), ("runs", "runs"), ("duration s", "duration_s"), ("settle ms", "settle_ms"),
-              ("ORT spinning", "ort_spinning"), ("order", "order"), ("batch sizes", "batch_sizes"),
+              ("ORT spinning", "ort_spinning"), ("calls per turn", "calls_per_turn"), ("order", "order"), ("batch sizes", "batch_sizes"),
               ("sequence lengths", "seq_lens"), ("threads", "threads"), ("lengths from", "lengths_from"),
               ("texts", "text_source")]
     facts = [(label, _fact(settings.get(key))) for label, key in fields]

@@ -6,6 +6,9 @@ How the timings stay fair on a small, noisy machine:
 - after each timed call the runtime's threads are left to settle (settle_ms) before the next call. ONNX
   Runtime spins its threads after a run by default, which is what an app gets, and the pause keeps that
   spinning from stealing CPU from the next artefact. Spinning can also be switched off (spinning=False).
+- a turn is one call by default: each call then starts after a pause and after other models ran, as an
+  app's occasional call does. calls_per_turn > 1 makes back-to-back calls (the pause follows the turn),
+  which shows the warm, steady-state latency of a serving loop.
 - load time and peak memory are measured in a fresh process per artefact, where nothing else is loaded.
 """
 
@@ -37,6 +40,7 @@ class Timing:
     duration_s: float | None = None  # or: rounds until this much time has passed (at least MIN_RUNS)
     settle_ms: float = 50.0
     spinning: bool = True
+    calls_per_turn: int = 1
 
     def check(self) -> None:
         if self.runs is not None and self.duration_s is not None:
@@ -45,8 +49,16 @@ class Timing:
             raise InputError(f"--runs must be at least 1, got {self.runs}")
         if self.duration_s is not None and self.duration_s <= 0:
             raise InputError(f"--duration must be positive, got {self.duration_s}")
+        if self.calls_per_turn < 1:
+            raise InputError(f"--calls-per-turn must be at least 1, got {self.calls_per_turn}")
         if self.warmup < 0 or self.settle_ms < 0:
             raise InputError("--warmup and --settle-ms must not be negative")
+
+    def settings(self) -> dict:
+        """How the timing was done, as a report's settings record it."""
+        return {"warmup": self.warmup, "runs": self.runs if self.duration_s is None else None,
+                "duration_s": self.duration_s, "settle_ms": self.settle_ms, "ort_spinning": self.spinning,
+                "calls_per_turn": self.calls_per_turn}
 
     def rounds_done(self, rounds: int, started: float) -> bool:
         if self.duration_s is not None:
@@ -59,7 +71,8 @@ Runner = Callable[[dict[str, np.ndarray]], object]
 
 def interleave(runners: dict[str, Runner], feeds: dict[str, dict], timing: Timing, *,
                seed: int = 0) -> dict[str, list[float]]:
-    """Milliseconds per call for every runner, one call each per round in a shuffled order."""
+    """Milliseconds per call for every runner: each round gives every runner one turn of
+    timing.calls_per_turn calls, in a shuffled order. Sample i of every runner comes from the same round."""
     for name, run in runners.items():
         for _ in range(timing.warmup):
             run(feeds[name])
@@ -71,9 +84,10 @@ def interleave(runners: dict[str, Runner], feeds: dict[str, dict], timing: Timin
     while not timing.rounds_done(rounds, started):
         rng.shuffle(order)
         for name in order:
-            start = time.perf_counter()
-            runners[name](feeds[name])
-            samples[name].append((time.perf_counter() - start) * 1e3)
+            for _ in range(timing.calls_per_turn):
+                start = time.perf_counter()
+                runners[name](feeds[name])
+                samples[name].append((time.perf_counter() - start) * 1e3)
             if timing.settle_ms:
                 time.sleep(timing.settle_ms / 1e3)
         rounds += 1
@@ -128,10 +142,8 @@ def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_len
     machine = machine_record(threads_used=threads)
     ov_precision = openvino_default_precision()
     report = new_report("bench", machine=machine, settings={
-        "warmup": timing.warmup, "runs": timing.runs if timing.duration_s is None else None,
-        "duration_s": timing.duration_s, "settle_ms": timing.settle_ms, "ort_spinning": timing.spinning,
-        "order": "round-robin, shuffled each round", "batch_sizes": batch_sizes, "seq_lens": seq_lens,
-        "threads": threads, "lengths_from": lengths_info,
+        **timing.settings(), "order": "round-robin, shuffled each round", "batch_sizes": batch_sizes,
+        "seq_lens": seq_lens, "threads": threads, "lengths_from": lengths_info,
         "text_source": "edgekit's shipped English corpus, every position a real token"})
     for label, artefact in zip(labels, opened):
         for message in preflight_warnings(artefact=artefact, machine=machine, threads=threads,
