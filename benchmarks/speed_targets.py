@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MODEL, build, write_results
+from common import MODEL, build, write_results  # noqa: E402
 
 TARGETS = ("onnx-fp32", "onnxruntime-fp32", "onnxruntime-int8", "openvino-fp32", "openvino-int8")
 PYTORCH = f"pytorch-fp32 ({MODEL})"

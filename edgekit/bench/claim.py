@@ -79,7 +79,8 @@ def claim(*, fast_model: str = "random:distilroberta-base", slow_model: str = "r
             tokenizers.setdefault(role, tokenizer)
 
     report = new_report("claim", machine=machine_record(threads_used=[threads]), settings={
-        **timing.settings(), "order": "round-robin, shuffled each round; both models of a runtime in the same rounds",
+        **timing.settings(),
+        "order": "round-robin, shuffled each round; both models of a runtime in the same rounds",
         "batch_sizes": list(batch_sizes), "seq_lens": list(seq_lens), "threads": [threads],
         "text_source": "edgekit's shipped English corpus, every position a real token"})
     report["artefacts"] = _describe(built, name, sources, runtimes)

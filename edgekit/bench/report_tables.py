@@ -113,9 +113,9 @@ def machine_facts(report: dict) -> list[tuple[str, str]]:
 def settings_facts(report: dict) -> list[tuple[str, str]]:
     settings = report.get("settings") or {}
     fields = [("warmup runs", "warmup"), ("runs", "runs"), ("duration s", "duration_s"), ("settle ms", "settle_ms"),
-              ("ORT spinning", "ort_spinning"), ("calls per turn", "calls_per_turn"), ("order", "order"), ("batch sizes", "batch_sizes"),
-              ("sequence lengths", "seq_lens"), ("threads", "threads"), ("lengths from", "lengths_from"),
-              ("texts", "text_source")]
+              ("ORT spinning", "ort_spinning"), ("calls per turn", "calls_per_turn"), ("order", "order"),
+              ("batch sizes", "batch_sizes"), ("sequence lengths", "seq_lens"), ("threads", "threads"),
+              ("lengths from", "lengths_from"), ("texts", "text_source")]
     facts = [(label, _fact(settings.get(key))) for label, key in fields]
     return [(label, value) for label, value in facts if value]
 
