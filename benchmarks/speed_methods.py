@@ -42,8 +42,10 @@ def main() -> None:
 
     dirs = [build(t) for t in TARGETS]
     peaks = measure_peaks(threads=args.threads)
-    result = {"schema": "edgekit.speed_methods", "machine": machine(), "peaks": peaks, "threads": args.threads,
-              "methods": {}}
+    from datetime import datetime, timezone
+
+    result = {"schema": "edgekit.speed_methods", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine(), "peaks": peaks, "threads": args.threads, "runs": args.runs, "methods": {}}
     for name, (calls, settle_ms, spinning) in METHODS.items():
         print(f"== {name}", flush=True)
         report = bench(artefacts=dirs, batch_sizes=[1], seq_lens=[128], threads=[args.threads], reference=True,
@@ -67,8 +69,11 @@ def _config(directory: Path) -> dict:
 def render(result: dict) -> str:
     names = list(result["methods"])
     goal_keys = [(slow, fast) for slow, fast in GOALS]
+    m = result["machine"]
     lines = [f"# Issue 3 speed-ups under three timing methods (batch 1, sequence 128, {result['threads']} threads"
              f"{'; random weights' if result.get('random_weights') else ''})", "",
+             f"Machine: {m['cpu']}, ISA {' '.join(m['isa'])}; commit {m['git_commit']}; created {result['created']}; "
+             f"{result['runs']} interleaved rounds per method.", "",
              "Median of paired per-round ratios, 95% CI in brackets. Methods: " + "; ".join(
                  f"**{n}** = {c} call(s) per turn, {s:g} ms pause, ORT spinning {'on' if sp else 'off'}"
                  for n, (c, s, sp) in METHODS.items() if n in names) + ".", "",
