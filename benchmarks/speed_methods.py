@@ -40,12 +40,17 @@ def main() -> None:
     from edgekit.bench.probe import measure_peaks
     from edgekit.bench.runner import Timing, bench
 
+    from edgekit.artefact import open_artefact
+
     dirs = [build(t) for t in TARGETS]
+    first = open_artefact(dirs[0])  # every target is built from the same model
     peaks = measure_peaks(threads=args.threads)
     from datetime import datetime, timezone
 
     result = {"schema": "edgekit.speed_methods", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine(), "peaks": peaks, "threads": args.threads, "runs": args.runs, "methods": {}}
+              "machine": machine(), "peaks": peaks, "threads": args.threads, "runs": args.runs,
+              "random_weights": bool(first.record.get("random_weights")),
+              "flops_per_sequence": flops_per_sequence(config=first.config(), seq_len=128), "methods": {}}
     for name, (calls, settle_ms, spinning) in METHODS.items():
         print(f"== {name}", flush=True)
         report = bench(artefacts=dirs, batch_sizes=[1], seq_lens=[128], threads=[args.threads], reference=True,
@@ -55,15 +60,7 @@ def main() -> None:
         p50 = {c["artefact"]: c["stats"]["p50"] for c in report["configs"]}
         result["methods"][name] = {"settings": report["settings"], "p50_ms": p50, "goals": goal_ratios(report),
                                    "samples_ms": {c["artefact"]: c["samples_ms"] for c in report["configs"]}}
-        result["random_weights"] = any(a["random_weights"] for a in report["artefacts"])
-        result["flops_per_sequence"] = flops_per_sequence(config=_config(dirs[0]), seq_len=128)
     write_results("speed_methods", result, render)
-
-
-def _config(directory: Path) -> dict:
-    from edgekit.artefact import open_artefact
-
-    return open_artefact(directory).config()
 
 
 def render(result: dict) -> str:
