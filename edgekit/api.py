@@ -129,20 +129,38 @@ def _state_dict_hash(model_obj) -> str:
 
 def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None,
                     quiet: bool = False) -> Path:
-    """The artefact for (model, target) at `out`: reused when its edgekit.json names the same source and
-    target and every file passes its checksum, otherwise built there (replacing only edgekit's own files)."""
+    """The artefact for (model, target) at `out`: reused when its edgekit.json names the source, target and
+    recipe a build would use now, the checkpoint's files are unchanged and every file passes its checksum;
+    otherwise built there (replacing only edgekit's own files)."""
     from edgekit.artefact import open_artefact
     from edgekit.errors import ArtefactIntegrityError
 
     out = Path(out)
+    progress = Progress(quiet=quiet)
     if (out / RECORD_NAME).is_file():
         try:
-            artefact = open_artefact(out)
-            if artefact.record["source"]["spec"] == model and artefact.name == target and (
-                    task is None or artefact.record.get("task") == task):
-                Progress(quiet=quiet).note(f"reusing {out}")
-                return out
+            stale = _why_not_reusable(open_artefact(out).record, model=model, target=target, task=task)
         except ArtefactIntegrityError as exc:
-            Progress(quiet=quiet).warn(f"rebuilding {out}: {exc}")
+            stale = str(exc)
+        if stale is None:
+            progress.note(f"reusing {out}")
+            return out
+        progress.warn(f"rebuilding {out}: {stale}")
     export(model=model, target=target, task=task, out=out, force=True, quiet=quiet)
     return out
+
+
+def _why_not_reusable(record: dict, *, model: str, target: str, task: str | None) -> str | None:
+    """Why an artefact differs from what export(model, target, task) would build now; None when it does not."""
+    built_from, built_for = record.get("source", {}), record.get("target", {}).get("name")
+    if built_from.get("spec") != model or built_for != target:
+        return f"it was built from {built_from.get('spec')!r} for {built_for!r}"
+    if task is not None and record.get("task") != task:
+        return f"it was built for task {record.get('task')!r}"
+    source, recipe_now = plan_export(model=model, target=target, task=task)
+    if record.get("recipe") != recipe_now.to_toml():
+        return f"it was built by another recipe than the {target} recipe this edgekit resolves now"
+    checkpoint_hash = source.content_hash()
+    if checkpoint_hash is not None and built_from.get("sha256") != checkpoint_hash:
+        return f"the checkpoint's files changed since it was built ({model})"
+    return None

@@ -190,3 +190,24 @@ def test_export_or_reuse_rebuilds_only_a_changed_artefact(tiny_classifier, tmp_p
     api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True)
     assert (out / "model.onnx").stat().st_mtime_ns != first  # a file failed its checksum: rebuilt
     assert json.loads((out / "tokenizer.json").read_text()) != {}
+
+
+def test_export_or_reuse_rebuilds_what_another_recipe_or_checkpoint_built(tiny_classifier, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_classifier, checkpoint)
+    out = tmp_path / "art"
+    api.export_or_reuse(model=str(checkpoint), target="onnx-fp32", out=out, quiet=True)
+    built = (out / "model.onnx").stat().st_mtime_ns
+
+    record = json.loads((out / "edgekit.json").read_text())
+    record["recipe"] = record["recipe"].replace("opset = 17", "opset = 18")  # as if the target's recipe changed
+    (out / "edgekit.json").write_text(json.dumps(record))
+    api.export_or_reuse(model=str(checkpoint), target="onnx-fp32", out=out, quiet=True)
+    rebuilt = (out / "model.onnx").stat().st_mtime_ns
+    assert rebuilt != built
+    assert json.loads((out / "edgekit.json").read_text())["recipe"] == api.plan_export(
+        model=str(checkpoint), target="onnx-fp32")[1].to_toml()
+
+    (checkpoint / "notes.txt").write_text("fine-tuned again")  # the checkpoint's files changed
+    api.export_or_reuse(model=str(checkpoint), target="onnx-fp32", out=out, quiet=True)
+    assert (out / "model.onnx").stat().st_mtime_ns != rebuilt
