@@ -180,5 +180,6 @@ register(Target(
               "validate": {"samples": 1000, "min_neighbour_agreement": 0.96}},  # see onnxruntime-int8
     description="OpenVINO IR quantised by NNCF (post-training, ModelType.TRANSFORMER), calibrated on real text",
     reason="NNCF's transformer preset keeps LayerNorm, Softmax and GELU in float and quantises the MatMuls "
-           "that dominate the time; OpenVINO's CPU plugin runs them with VNNI/AMX int8 kernels on x86-64.",
+           "that dominate the time; OpenVINO's CPU plugin runs them with VNNI/AMX int8 kernels on x86-64. "
+           "The weight MatMuls get unsigned (u8) activations, the form VNNI multiplies natively.",
 ))

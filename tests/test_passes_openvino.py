@@ -22,6 +22,7 @@ from edgekit.passes.openvino_quantize import (  # noqa: E402
     compress_weights_int8,
     quantize_nncf_int8,
 )
+from edgekit.passes.openvino_unsigned import unsign_weight_matmul_activations  # noqa: E402
 
 VOCAB, SEQ = 200, 16
 
@@ -118,6 +119,9 @@ def test_int8_quantize_inserts_fake_quantize_and_agrees(onnx_path, reference, tm
     assert info["fake_quantize"] > 0
     assert info["constant_types"].get("i8", 0) > 0  # weights stored as int8
     assert info["recipe"]["calibration_samples"] == 16
+    # TRANSFORMER makes the first layer's QKV input symmetric (signed); edgekit hands those MatMuls u8.
+    assert info["activations_made_unsigned"] > 0
+    assert unsign_weight_matmul_activations(ovc.read_model(Path(info["xml"]))) == []
     feeds, ref = reference
     assert _min_cosine(ref, _run(info["xml"], feeds), feeds) > 0.998  # measured 0.99997
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError, PassError
 from edgekit.passes.openvino_convert import read_model, save_ir
+from edgekit.passes.openvino_unsigned import unsign_weight_matmul_activations
 
 PRESETS = ("performance", "mixed")
 # Measured on MiniLM-L6 pooled embeddings, 600 held-out sentences: 0.9 beat off, 0.5, 0.8, NNCF's
@@ -78,13 +79,15 @@ def _ignored_scope(nncf: Any, model: Any, names: Sequence[str], patterns: Sequen
 def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[Mapping[str, np.ndarray]],
                        smooth_quant_alpha: float | None, ignored_scope: Sequence[str] = (),
                        ignored_patterns: Sequence[str] = (), subset_size: int = 300, preset: str = "mixed",
-                       fast_bias_correction: bool = True, show_progress: bool = True) -> dict[str, Any]:
+                       fast_bias_correction: bool = True, unsigned_activations: bool = True,
+                       show_progress: bool = True) -> dict[str, Any]:
     """Static INT8 (FakeQuantize) IR from an .onnx or .xml, calibrated on real tokenised text.
 
     smooth_quant_alpha: None keeps NNCF's default (0.95 for MatMul); 0..1 sets it; a negative value
     turns SmoothQuant off (NNCF's convention). ignored_scope/ignored_patterns: op names / regexes
     left in float. preset "mixed" = symmetric weights, asymmetric activations (NNCF's transformer
-    default); "performance" = symmetric both.
+    default); "performance" = symmetric both. unsigned_activations: give the weight MatMuls u8
+    activations where NNCF made them signed (x86 VNNI runs u8 x s8 fastest; see openvino_unsigned).
     """
     nncf = _require_nncf()
     if preset not in PRESETS:
@@ -109,6 +112,7 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
             ignored_scope=_ignored_scope(nncf, model, ignored_scope, ignored_patterns),
             advanced_parameters=advanced,
         )
+    unsigned = unsign_weight_matmul_activations(quantized) if unsigned_activations else []
     # compress_to_fp16=False: the weights become int8 anyway; what stays float (biases, LayerNorm)
     # keeps f32 so that the artefact's only approximation is the INT8 one.
     info = save_ir(quantized, out_dir, compress_to_fp16=False)
@@ -122,7 +126,9 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
             "smooth_quant_alpha": smooth_quant_alpha, "subset_size": subset_size,
             "calibration_samples": min(subset_size, len(feeds)), "fast_bias_correction": fast_bias_correction,
             "ignored_scope": list(ignored_scope), "ignored_patterns": list(ignored_patterns),
+            "unsigned_activations": unsigned_activations,
         },
+        "activations_made_unsigned": len(unsigned),
         "fake_quantize": fake_quantize,
         "nncf_version": nncf.__version__,
         "seconds": round(time.perf_counter() - start, 2),

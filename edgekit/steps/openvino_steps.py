@@ -68,7 +68,8 @@ def _nncf(smooth_quant_alpha: float | None, preset: str = "mixed", float_pattern
                                   ignored_patterns=list(float_patterns),
                                   subset_size=len(feeds), preset=preset, show_progress=not state.progress.quiet)
         move_ir(dst.parent / (dst.stem + "-ir"), dst)
-        return {k: info[k] for k in ("recipe", "fake_quantize", "nncf_version") if k in info}
+        return {k: info[k] for k in ("recipe", "fake_quantize", "activations_made_unsigned", "nncf_version")
+                if k in info}
     return build
 
 
