@@ -21,8 +21,8 @@ def machine() -> dict:
 
 
 def build(target: str, *, model: str = MODEL, rebuild: bool = False) -> Path:
-    """The artefact for (model, target) under .work/, built once and reused while its recipe and checksums hold.
-    Named as `edgekit claim` names them, so the claim reuses these builds."""
+    """The artefact for (model, target) under .work/, reused while this edgekit code, its recipe and checksums
+    hold. Named as `edgekit claim` names them, so the claim reuses these builds."""
     from edgekit import api
     from edgekit.sources import resolve_source
 

@@ -12,6 +12,7 @@ from edgekit.errors import InputError
 from edgekit.progress import Progress
 from edgekit.random_models import RANDOM_WEIGHTS_NOTE
 from edgekit.recipes import Recipe, resolve_recipe
+from edgekit.record import build_versions
 from edgekit.sources import DEFAULT_MODEL, ModelSource, resolve_source
 from edgekit.targets import get_target
 from edgekit.tasks import get_task
@@ -130,8 +131,9 @@ def _state_dict_hash(model_obj) -> str:
 def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None,
                     quiet: bool = False) -> Path:
     """The artefact for (model, target) at `out`: reused when its edgekit.json names the source, target and
-    recipe a build would use now, the checkpoint's files are unchanged and every file passes its checksum;
-    otherwise built there (replacing only edgekit's own files)."""
+    recipe a build would use now, the same edgekit code and package versions built it, the checkpoint's
+    files are unchanged and every file passes its checksum; otherwise built there (replacing only
+    edgekit's own files)."""
     from edgekit.artefact import open_artefact
     from edgekit.errors import ArtefactIntegrityError
 
@@ -163,4 +165,9 @@ def _why_not_reusable(record: dict, *, model: str, target: str, task: str | None
     checkpoint_hash = source.content_hash()
     if checkpoint_hash is not None and built_from.get("sha256") != checkpoint_hash:
         return f"the checkpoint's files changed since it was built ({model})"
+    built_with, now = record.get("versions", {}), build_versions()
+    changed = [f"{name} {built_with.get(name)} -> {version}" for name, version in now.items()
+               if built_with.get(name) != version]
+    if changed:
+        return f"it was built by other code ({', '.join(changed)})"
     return None

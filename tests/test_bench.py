@@ -15,6 +15,7 @@ from edgekit import api
 from edgekit.bench.report import load_report, save_report
 from edgekit.bench.runner import Timing, bench, interleave
 from edgekit.errors import ArtefactIntegrityError, InputError
+from edgekit.record import code_fingerprint, source_fingerprint
 
 FAST = Timing(warmup=1, runs=3, settle_ms=0)
 
@@ -211,3 +212,30 @@ def test_export_or_reuse_rebuilds_what_another_recipe_or_checkpoint_built(tiny_c
     (checkpoint / "notes.txt").write_text("fine-tuned again")  # the checkpoint's files changed
     api.export_or_reuse(model=str(checkpoint), target="onnx-fp32", out=out, quiet=True)
     assert (out / "model.onnx").stat().st_mtime_ns != rebuilt
+
+
+@pytest.mark.parametrize("package", ["edgekit_code", "openvino"])
+def test_export_or_reuse_rebuilds_what_other_code_built(tiny_classifier, tmp_path, package):
+    out = tmp_path / "art"
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True)
+    built = (out / "model.onnx").stat().st_mtime_ns
+    record = json.loads((out / "edgekit.json").read_text())
+    assert record["versions"]["edgekit_code"] == code_fingerprint()
+    record["versions"][package] = "0.0.1"  # as if an older edgekit, or another OpenVINO, had built it
+    (out / "edgekit.json").write_text(json.dumps(record))
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True)
+    assert (out / "model.onnx").stat().st_mtime_ns != built
+    assert json.loads((out / "edgekit.json").read_text())["versions"][package] != "0.0.1"
+
+
+def test_source_fingerprint_follows_build_code_not_the_bench_harness(tmp_path):
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "passes.py").write_text("x = 1\n")
+    (tmp_path / "bench" / "runner.py").write_text("y = 1\n")
+    first = source_fingerprint(tmp_path)
+    (tmp_path / "bench" / "runner.py").write_text("y = 2\n")
+    (tmp_path / "__pycache__" / "passes.cpython-311.pyc").write_bytes(b"\0")
+    assert source_fingerprint(tmp_path) == first
+    (tmp_path / "passes.py").write_text("x = 2\n")
+    assert source_fingerprint(tmp_path) != first

@@ -92,7 +92,7 @@ def _runtime_list(text: str) -> list[str]:
 @click.option("--settle-ms", type=float, default=50.0, show_default=True)
 @click.option("--threshold", type=float, default=2.0, show_default=True, help="The claimed speed-up.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("edgekit-out/claim"), show_default=True,
-              help="Where artefacts are built, or reused when built already from the same recipe.")
+              help="Where artefacts are built, or reused when this edgekit built them with the same recipe.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--quiet", "-q", is_flag=True)
 def claim(fast_model, slow_model, runtimes, batch_sizes, seq_lens, threads, runs, duration, warmup, settle_ms,
