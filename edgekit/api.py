@@ -76,7 +76,7 @@ def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str |
     if source.random_weights:
         progress.warn(RANDOM_WEIGHTS_NOTE)
     with progress.step(f"loading {model} ({task_obj.name})"):
-        model_obj, tokenizer = load_model(source, task_obj)
+        model_obj, tokenizer = load_model(source, task_obj, attention=recipe_obj.export.attention)
     with atomic_output_dir(out_dir, force=force) as work:
         scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=work))
         state = BuildState(source=source, task=task_obj, target=target_obj, recipe=recipe_obj, work_dir=work,

@@ -97,7 +97,7 @@ def _trained_tokenizer_json() -> str:
     return tokenizer.to_str()
 
 
-def build_random(spec: str, task_auto_class: str):
+def build_random(spec: str, task_auto_class: str, *, attention: str = "sdpa"):
     """(model, tokenizer) for a random: spec. Needs the export extra (torch, transformers)."""
     import torch
     import transformers
@@ -106,7 +106,7 @@ def build_random(spec: str, task_auto_class: str):
     arch = get_architecture(spec)
     config = RobertaConfig(**{k: v for k, v in roberta_config(arch).items() if k != "model_type"})
     torch.manual_seed(SEED)
-    model = getattr(transformers, task_auto_class).from_config(config).eval()
+    model = getattr(transformers, task_auto_class).from_config(config, attn_implementation=attention).eval()
     tokenizer = RobertaTokenizerFast(tokenizer_object=train_tokenizer(), bos_token="<s>", eos_token="</s>",
                                      unk_token="<unk>", sep_token="</s>", cls_token="<s>", pad_token="<pad>",
                                      mask_token="<mask>", model_max_length=512)

@@ -17,11 +17,15 @@ from edgekit.export import DEFAULT_OPSET, check_opset
 from edgekit.targets import get_target
 
 KERNEL_FORMS = ("auto", "fused", "split")  # [kernels] values; kept here: recipes load on the light install
+# [export] attention: the transformers attention implementation traced into the graph. "sdpa" is what
+# transformers picks by default; "eager" writes the classic MatMul/Softmax/MatMul pattern with a constant scale.
+ATTENTION_FORMS = ("sdpa", "eager")
 
 
 @dataclass(frozen=True)
 class ExportSettings:
     opset: int = DEFAULT_OPSET
+    attention: str = "sdpa"
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ def resolve_recipe(*, target: str | None, recipe_path: Path | None = None, task:
 
 def _check_values(recipe: Recipe) -> None:
     check_opset(recipe.export.opset)
+    if recipe.export.attention not in ATTENTION_FORMS:
+        raise RecipeError(f"attention must be one of {', '.join(ATTENTION_FORMS)}, got {recipe.export.attention!r}")
     v, q = recipe.validate, recipe.quantize
     if not (isinstance(v.atol, (int, float)) and v.atol > 0):
         raise RecipeError(f"atol must be a positive number, got {v.atol!r}")

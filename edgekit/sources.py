@@ -121,19 +121,21 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-def load_model(source: ModelSource, task: Task):
-    """(model in eval mode, tokenizer). Needs the export extra."""
+def load_model(source: ModelSource, task: Task, *, attention: str = "sdpa"):
+    """(model in eval mode, tokenizer). Needs the export extra. attention: the transformers attention
+    implementation ("sdpa" or "eager"); it decides the attention pattern an export traces."""
     try:
         import transformers
     except ImportError:
         raise MissingDependencyError("transformers", "loading a model for export", "export") from None
     if source.kind == "random":
-        return random_models.build_random(source.spec, task.auto_class)
+        return random_models.build_random(source.spec, task.auto_class, attention=attention)
     for path in source.weights:
         check_weights(path)
     try:
         # trust_remote_code stays off: loading a checkpoint must never run code from it.
-        model = getattr(transformers, task.auto_class).from_pretrained(source.path, trust_remote_code=False)
+        model = getattr(transformers, task.auto_class).from_pretrained(source.path, trust_remote_code=False,
+                                                                       attn_implementation=attention)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
     except (OSError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

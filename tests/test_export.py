@@ -89,3 +89,25 @@ def test_random_weights_are_seeded():
     a = first.embeddings.word_embeddings.weight.detach().numpy()
     b = second.embeddings.word_embeddings.weight.detach().numpy()
     assert np.array_equal(a, b)
+
+
+def test_eager_attention_traces_a_constant_scale_with_the_same_outputs(tiny_classifier, tmp_path):
+    from edgekit.export import export_onnx
+    from edgekit.sources import load_model, resolve_source
+
+    source = resolve_source(str(tiny_classifier))
+    task = source.default_task()
+    graphs = {}
+    for attention in ("sdpa", "eager"):
+        model, tokenizer = load_model(source, task, attention=attention)
+        encoded = dict(tokenizer(["A short sentence.", "A second, somewhat longer sentence of text."],
+                                 padding=True, return_tensors="np"))
+        path = tmp_path / f"{attention}.onnx"
+        export_onnx(model, encoded, task, path, opset=17)
+        graphs[attention] = path
+    ops = {name: {n.op_type for n in onnx.load(str(path)).graph.node} for name, path in graphs.items()}
+    assert "Sqrt" in ops["sdpa"]  # SDPA's scale comes from the shape at run time
+    assert "Sqrt" not in ops["eager"] and "Softmax" in ops["eager"]
+    ort = pytest.importorskip("onnxruntime")
+    outputs = [ort.InferenceSession(str(p)).run(None, encoded)[0] for p in graphs.values()]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)

@@ -81,3 +81,12 @@ def test_shipped_recipe_matches_target_defaults(target):
     path = RECIPES / f"{target}.toml"
     assert path.is_file(), f"recipes/{target}.toml is missing"
     assert resolve_recipe(target=None, recipe_path=path) == default_recipe(target)
+
+
+def test_attention_setting(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('[export]\nattention = "flash"\n')
+    with pytest.raises(RecipeError, match="attention must be one of sdpa, eager, got 'flash'"):
+        resolve_recipe(target="onnx-fp32", recipe_path=path)
+    assert resolve_recipe(target="onnx-fp32").export.attention == "sdpa"
+    assert resolve_recipe(target="openvino-int8").export.attention == "eager"
