@@ -11,6 +11,7 @@ from edgekit.steps import core, kernel_forms, openvino_steps, ort_steps
 PASSES: dict[str, Callable[[BuildState], None]] = {
     "export": core.export_step,
     "fuse": core.fuse_step,
+    "prune-rows": core.prune_rows_step,
     "split-kernels": kernel_forms.split_kernels_step,
     "quantize-ort": ort_steps.quantize_step,
     "quantize-nncf": openvino_steps.quantize_step,

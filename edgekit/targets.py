@@ -72,7 +72,7 @@ register(Target(
     runtime="onnxruntime",
     precision="fp32",
     isa="any",
-    passes=("export", "fuse", "split-kernels", "validate"),
+    passes=("export", "fuse", "prune-rows", "split-kernels", "validate"),
     model_file="model.onnx",
     description="ONNX Runtime transformer fusions (Attention, SkipLayerNorm, BiasGelu), FP32",
     reason="Fused com.microsoft kernels replace ~20 small ops per layer with one each, cutting memory "
@@ -86,7 +86,7 @@ register(Target(
     runtime="openvino",
     precision="fp32",
     isa="x86-64",
-    passes=("export", "openvino-ir", "validate"),
+    passes=("export", "prune-rows", "openvino-ir", "validate"),
     model_file="model.xml",
     inference_precision="f32",
     description="OpenVINO IR, FP32 weights, run with inference precision pinned to f32",
@@ -99,7 +99,7 @@ register(Target(
     runtime="openvino",
     precision="fp16",
     isa="any",
-    passes=("export", "openvino-ir", "validate"),
+    passes=("export", "prune-rows", "openvino-ir", "validate"),
     model_file="model.xml",
     settings={"validate": {"samples": 256}},  # enough sentences for a stable nearest-neighbour figure
     description="OpenVINO IR with fp16-compressed weights (half the size), device-default precision",
@@ -112,7 +112,7 @@ register(Target(
     runtime="openvino",
     precision="int8-weights",
     isa="arm64",
-    passes=("export", "openvino-ir", "compress-weights", "validate"),
+    passes=("export", "prune-rows", "openvino-ir", "compress-weights", "validate"),
     model_file="model.xml",
     settings={"validate": {"samples": 256}},
     description="OpenVINO for ARM CPUs: int8-compressed weights, f16 compute",
@@ -126,7 +126,7 @@ register(Target(
     runtime="onnxruntime",
     precision="int8",
     isa="x86-64",
-    passes=("export", "fuse", "quantize-ort", "split-kernels", "validate"),
+    passes=("export", "fuse", "prune-rows", "quantize-ort", "split-kernels", "validate"),
     model_file="model.onnx",
     # The unfused candidates (dynamic-pc-unfused, ...) timed 10% faster in builds but gave the same ratio to
     # onnx-fp32 in a quiet benchmark, and their search needs more float ops on MiniLM: opt in by recipe.
@@ -150,7 +150,7 @@ register(Target(
     runtime="onnxruntime",
     precision="int8",
     isa="arm64",
-    passes=("export", "quantize-ort", "ort-format", "validate"),
+    passes=("export", "prune-rows", "quantize-ort", "ort-format", "validate"),
     model_file="model.onnx",
     # Timing on the x86 build machine says nothing about ARM, so the first passing method in this
     # order wins: S8S8 QDQ where it keeps accuracy; else dynamic INT8 with outlier channels in float,
@@ -171,7 +171,7 @@ register(Target(
     runtime="openvino",
     precision="int8",
     isa="x86-64",
-    passes=("export", "openvino-ir", "quantize-nncf", "validate"),
+    passes=("export", "prune-rows", "openvino-ir", "quantize-nncf", "validate"),
     model_file="model.xml",
     # A ladder from all-INT8 to more ops in float; the fastest passing rung wins. No per-op search:
     # each NNCF build recalibrates, so measuring 36 ops one by one would take many minutes.

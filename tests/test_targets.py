@@ -42,8 +42,21 @@ def _check_kernel_forms(record: dict, ops: Counter, layers: int) -> None:
             assert ops[op] == per_layer * layers
 
 
+def _check_rows(target: str, record: dict) -> None:
+    """A sequence-classification head reads the first token only: the last layer's output projection and
+    feed-forward compute that row; a per-token head keeps every row, and the record says why."""
+    if "prune-rows" not in get_target(target).passes:
+        assert "rows" not in record
+    elif record["task"] == "text-classification":
+        assert record["rows"]["applied"] is True and record["rows"]["pruned_matmuls"] == 3
+        assert record["rows"]["check_max_abs_diff"] <= 1e-4
+    else:
+        assert record["rows"]["applied"] is False and "per-token" in record["rows"]["reason"]
+
+
 def _check_structure(target: str, result, layers: int) -> None:
     record, out = result.record, result.out_dir
+    _check_rows(target, record)
     assert set(record["files"]) >= {get_target(target).model_file, "tokenizer.json", "config.json"}
     assert not any(name.startswith(".scratch") for name in record["files"]), "intermediate files never ship"
     if target in ("onnxruntime-fp32", "onnxruntime-int8"):

@@ -1,4 +1,4 @@
-"""The export, fuse and validate passes, and the final copy of the artefact's files."""
+"""The export, fuse, prune-rows and validate passes, and the final copy of the artefact's files."""
 
 from __future__ import annotations
 
@@ -51,6 +51,33 @@ def fuse_step(state: BuildState) -> None:
     state.record["fusion"] = {"counts": counts, "expected": {"Attention": layers, "Gelu-family": layers,
                                                              "SkipLayerNormalization": 2 * layers}}
     state.current = dst
+
+
+def prune_rows_step(state: BuildState) -> None:
+    """Ops that only feed a first-token head compute that row alone; a per-token head keeps every row."""
+    from edgekit.errors import RecipeError
+    from edgekit.passes.prune_rows import prune_unread_rows
+
+    if state.current.suffix != ".onnx":
+        raise RecipeError(f"prune-rows works on ONNX graphs, but the build holds {state.current.name} here; "
+                          "list it after export or fuse, before quantize-ort and openvino-ir")
+    feeds = state.tokenize(state.validation_texts()[:8], batch_size=4)
+    src, dst = state.current, state.scratch / f"{state.current.stem}-rows.onnx"
+    with state.progress.step("pruning rows no output reads"):
+        info = prune_unread_rows(src, dst, check_feeds=feeds)
+        exported = state.cache.get("exported")
+        if info["applied"] and exported not in (None, src):  # unfused INT8 candidates start from it
+            state.cache["exported"] = state.scratch / "exported-rows.onnx"
+            prune_unread_rows(exported, state.cache["exported"], check_feeds=feeds)
+    if info["applied"]:
+        if exported == src:
+            state.cache["exported"] = dst
+        state.current = dst
+        state.progress.note(f"{info['pruned_matmuls']} MatMuls after the last attention now compute the first "
+                            f"token's row only (outputs differ by {info['check_max_abs_diff']:.2g})")
+    else:
+        state.progress.note(f"prune-rows: nothing pruned: {info['reason']}")
+    state.record["rows"] = info
 
 
 def validate_step(state: BuildState) -> None:

@@ -1,0 +1,134 @@
+"""Unit tests of the prune-rows pass on small hand-built graphs: which ops compute one row, where the
+walk stops, and that outputs stay equal."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from edgekit.errors import PassError
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from edgekit.passes import prune_rows  # noqa: E402
+
+WIDTH = 8
+
+
+def _weights(name: str, *shape: int, seed: int) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.random.default_rng(seed).normal(size=shape).astype(np.float32), name)
+
+
+def _save(tmp_path, nodes, initializers, outputs) -> object:
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", WIDTH])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _first_token(data: str, index: int = 0) -> list:
+    return [helper.make_node("Constant", [], ["index"], value=numpy_helper.from_array(np.array(index, np.int64))),
+            helper.make_node("Gather", [data, "index"], ["first"], axis=1)]
+
+
+def _encoder_tail(tmp_path, *, head: bool = True, index: int = 0):
+    """A layer's end in miniature: projection, a row-mixing op (Softmax over the sequence, as attention
+    mixes rows), output projection, residual Add, LayerNorm, Gelu by Erf, then a first-token head."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w_in"], ["h"]),
+        helper.make_node("Softmax", ["h"], ["mixed"], axis=1),
+        helper.make_node("MatMul", ["mixed", "w_out"], ["projected"]),
+        helper.make_node("Add", ["b_out", "projected"], ["biased"]),
+        helper.make_node("Add", ["biased", "h"], ["residual"]),
+        helper.make_node("LayerNormalization", ["residual", "gamma", "beta"], ["normed"], axis=-1),
+        helper.make_node("Erf", ["normed"], ["erf"]),
+        helper.make_node("Mul", ["normed", "erf"], ["act"]),
+    ]
+    outputs = ["act"]
+    if head:
+        nodes += _first_token("act", index) + [helper.make_node("MatMul", ["first", "w_head"], ["logits"])]
+        outputs = ["logits"]
+    initializers = [_weights("w_in", WIDTH, WIDTH, seed=1), _weights("w_out", WIDTH, WIDTH, seed=2),
+                    _weights("b_out", WIDTH, seed=3), _weights("gamma", WIDTH, seed=4), _weights("beta", WIDTH, seed=5),
+                    _weights("w_head", WIDTH, 3, seed=6)]
+    return _save(tmp_path, nodes, initializers, outputs)
+
+
+def _feeds(batch: int = 2, rows: int = 5) -> list[dict[str, np.ndarray]]:
+    return [{"x": np.random.default_rng(7).normal(size=(batch, rows, WIDTH)).astype(np.float32)}]
+
+
+def _run(path, feeds) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds[0])
+
+
+def test_ops_after_the_row_mixing_op_compute_the_first_row_only(tmp_path):
+    src = _encoder_tail(tmp_path)
+    dst = tmp_path / "pruned.onnx"
+    info = prune_rows.prune_unread_rows(src, dst, check_feeds=_feeds())
+    assert info["applied"] is True
+    assert info["pruned_ops"] == {"MatMul": 1, "Add": 2, "LayerNormalization": 1, "Erf": 1, "Mul": 1}
+    assert info["slices"] == 2  # the Softmax output, and the residual branch that the Softmax also reads
+    nodes = {n.output[0]: n for n in onnx.load(str(dst)).graph.node}
+    assert nodes["h"].input[0] == "x" and nodes["mixed"].input[0] == "h", "the ops before stay whole"
+    assert nodes[nodes["projected"].input[0]].op_type == "Slice"
+    assert nodes[nodes["residual"].input[1]].op_type == "Slice"
+    np.testing.assert_allclose(_run(dst, _feeds())[0], _run(src, _feeds())[0], atol=1e-6)
+
+
+def test_per_token_outputs_keep_every_row(tmp_path):
+    dst = tmp_path / "pruned.onnx"
+    info = prune_rows.prune_unread_rows(_encoder_tail(tmp_path, head=False), dst)
+    assert info["applied"] is False and "per-token" in info["reason"]
+    assert not dst.exists()
+
+
+def test_a_head_on_another_token_is_left_alone(tmp_path):
+    info = prune_rows.prune_unread_rows(_encoder_tail(tmp_path, index=1), tmp_path / "pruned.onnx")
+    assert info["applied"] is False
+
+
+def test_a_tensor_also_read_elsewhere_is_not_pruned(tmp_path):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]), *_first_token("h"),
+             helper.make_node("MatMul", ["first", "w"], ["logits"])]
+    path = _save(tmp_path, nodes, [_weights("w", WIDTH, WIDTH, seed=1)], ["logits", "h"])  # h is an output too
+    assert prune_rows.prune_unread_rows(path, tmp_path / "pruned.onnx")["applied"] is False
+
+
+def test_a_constant_that_varies_by_row_stops_the_walk(tmp_path):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Add", ["h", "per_row"], ["a"]),
+             *_first_token("a")]
+    path = _save(tmp_path, nodes, [_weights("w", WIDTH, WIDTH, seed=1), _weights("per_row", 5, WIDTH, seed=2)],
+                 ["first"])
+    model = onnx.load(str(path))
+    _, pruned = prune_rows.plan_pruning(model)
+    assert not pruned, "an Add whose constant differs per row is not row-wise"
+
+
+def test_the_output_check_catches_an_op_that_is_not_row_wise(tmp_path, monkeypatch):
+    # Declare Softmax over the sequence row-wise (it is not): the pass must refuse its own result.
+    monkeypatch.setitem(prune_rows._ROW_WISE, "Softmax", (0,))
+    with pytest.raises(PassError, match="changed the outputs"):
+        prune_rows.prune_unread_rows(_encoder_tail(tmp_path), tmp_path / "pruned.onnx", check_feeds=_feeds())
+
+
+def test_exported_classifier_prunes_the_last_layer_tail(tiny_classifier, tmp_path):
+    """On a real export: the last layer's output projection and both feed-forward MatMuls, nothing before."""
+    from edgekit import api
+
+    result = api.export(model=str(tiny_classifier), target="onnx-fp32", out=tmp_path / "plain", quiet=True,
+                        samples=16)
+    dst = tmp_path / "pruned.onnx"
+    info = prune_rows.prune_unread_rows(result.model_path, dst)
+    assert info["pruned_matmuls"] == 3 and info["slices"] == 2
+    before = Counter(n.op_type for n in onnx.load(str(result.model_path)).graph.node)
+    after = Counter(n.op_type for n in onnx.load(str(dst)).graph.node)
+    assert after - before == Counter({"Slice": 2})
