@@ -155,6 +155,14 @@ def test_flops_match_a_hand_computation_for_distilroberta():
     assert flops_per_sequence(config={**DISTILROBERTA, "num_hidden_layers": 12}, seq_len=128) == 2 * 6 * per_layer
 
 
+def test_flops_leave_out_what_prune_rows_skips():
+    d, ff, n = 768, 3072, 128
+    full = flops_per_sequence(config=DISTILROBERTA, seq_len=n)
+    pruned = flops_per_sequence(config=DISTILROBERTA, seq_len=n, first_row_tail=True)
+    assert full - pruned == 2 * (n - 1) * (d * d + 2 * d * ff)  # last layer: output projection and feed-forward
+    assert pruned == pytest.approx(9.83e9, rel=0.01)
+
+
 def test_flops_are_none_without_the_sizes():
     assert flops_per_sequence(config={}, seq_len=128) is None
     assert flops_per_sequence(config={k: v for k, v in DISTILROBERTA.items() if k != "intermediate_size"},

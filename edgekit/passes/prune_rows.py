@@ -93,8 +93,8 @@ def _row_inputs(onnx: Any, node: Any, constants: dict[str, np.ndarray]) -> tuple
     return positions
 
 
-def plan_pruning(model: Any) -> tuple[set[str], dict[int, tuple[int, ...]]]:
-    """(tensors only row 0 of which is read, {index of each node to compute one row: its row inputs}).
+def plan_pruning(model: Any) -> dict[int, tuple[int, ...]]:
+    """{index of each node that can compute one row: positions of its row-carrying inputs}.
 
     A tensor is read at row 0 only if it is no graph output and each of its consumers is a first-token
     Gather or a pruned node; graph nodes are in topological order, so one backward sweep decides it.
@@ -122,7 +122,7 @@ def plan_pruning(model: Any) -> tuple[set[str], dict[int, tuple[int, ...]]]:
         rows = row_inputs[index]
         if rows is not None and nodes[index].output[0] in first_row_only:
             pruned[index] = rows
-    return first_row_only, pruned
+    return pruned
 
 
 def _reads_row_zero(consumer: Any, index: int, name: str, gathers: set[int],
@@ -147,7 +147,7 @@ def prune_unread_rows(src: Path, dst: Path, *, check_feeds: list[dict[str, np.nd
     if not src.is_file():
         raise InputError(f"ONNX model not found: {src}")
     model = onnx.load(str(src))
-    first_row_only, pruned = plan_pruning(model)
+    pruned = plan_pruning(model)
     nodes = list(model.graph.node)
     ops = Counter(nodes[i].op_type for i in pruned)
     if not ops["MatMul"]:
