@@ -156,8 +156,8 @@ def prune_unread_rows(src: Path, dst: Path, *, check_feeds: list[dict[str, np.nd
                   else "the first-token head is not fed by row-wise MatMuls")
         return {"applied": False, "pruned_ops": {}, "pruned_matmuls": 0, "slices": 0, "reason": reason}
 
-    sliced = _insert_slices(onnx, model, nodes, pruned)
     one_row = {out for index in pruned for out in nodes[index].output}
+    sliced = _insert_slices(onnx, model, nodes, pruned, one_row)
     stale = [v for v in model.graph.value_info if v.name in one_row]  # their sequence axis is now 1
     for info in stale:
         model.graph.value_info.remove(info)
@@ -172,14 +172,15 @@ def prune_unread_rows(src: Path, dst: Path, *, check_feeds: list[dict[str, np.nd
     return result
 
 
-def _insert_slices(onnx: Any, model: Any, nodes: list[Any], pruned: dict[int, tuple[int, ...]]) -> int:
-    """Feed each pruned node's full-height inputs through one shared Slice to row 0; returns the count."""
+def _insert_slices(onnx: Any, model: Any, nodes: list[Any], pruned: dict[int, tuple[int, ...]],
+                   one_row: set[str]) -> int:
+    """Feed each pruned node's full-height inputs through one shared Slice to row 0; returns the count.
+    one_row: the pruned nodes' outputs, which are one row high already."""
     graph = model.graph
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     prefix = "edgekit_rows"
     for name, value in (("starts", 0), ("ends", 1), ("axes", _ROW_AXIS)):
         graph.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), f"{prefix}_{name}"))
-    one_row = {out for index in pruned for out in nodes[index].output}
     slice_of: dict[str, str] = {}
     for index, rows in pruned.items():
         node = nodes[index]
@@ -192,9 +193,9 @@ def _insert_slices(onnx: Any, model: Any, nodes: list[Any], pruned: dict[int, tu
             node.input[i] = slice_of[name]
     produced_by = {out: index for index, node in enumerate(nodes) for out in node.output}
     placed: dict[int, list[Any]] = {}
-    for name, sliced in slice_of.items():
+    for number, (name, sliced) in enumerate(slice_of.items()):
         slice_node = helper.make_node("Slice", [name, f"{prefix}_starts", f"{prefix}_ends", f"{prefix}_axes"],
-                                      [sliced], name=f"{prefix}/Slice_{len(placed)}_{sliced}")
+                                      [sliced], name=f"{prefix}/Slice_{number}")
         placed.setdefault(produced_by.get(name, -1), []).append(slice_node)
     ordered = list(placed.get(-1, []))  # slices of graph inputs go first
     for index, node in enumerate(nodes):
