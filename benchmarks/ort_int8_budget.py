@@ -6,7 +6,8 @@ not, from measurements taken in one run on random:distilroberta-base (batch 1, s
 1. the speed-up itself, with edgekit's harness (interleaved, paired ratios), as benchmarks/speed_targets.py;
 2. ORT's per-node profile of the same artefact: milliseconds per op type;
 3. each integer MatMul shape timed alone, its weight hot in cache (the kernel's best case), against the same
-   MatMuls inside the model, whose 60 MB of weights stream from L3 or memory on every call;
+   MatMuls inside the model, whose 60 MB of weights stream from L3 or memory on every call. The alone
+   timings are interleaved with the profiled calls, so a noisy spell of the machine falls on both;
 4. what the speed-up would be if every integer MatMul, the QKV projections inside QAttention included, ran
    at its hot speed and everything else took what the profile says. That is a best case, not a forecast.
 
@@ -18,6 +19,7 @@ Writes benchmarks/results/ort_int8_budget.{json,md}.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -38,11 +40,7 @@ def main() -> None:
 
     from edgekit.artefact import open_artefact
     from edgekit.bench.feeds import fixed_length_feeds, load_tokenizer
-    from edgekit.bench.op_profile import (
-        hot_int8_matmul_ms,
-        int8_matmul_shape,
-        profile_nodes,
-    )
+    from edgekit.bench.op_profile import hot_int8_matmul, int8_matmul_shape, profile_nodes
     from edgekit.bench.runner import Timing, bench
     from edgekit.bench.stats import paired_ratio
     from edgekit.corpus import load_corpus
@@ -54,9 +52,20 @@ def main() -> None:
     p50 = {c["artefact"]: c["stats"]["p50"] for c in report["configs"]}
     artefact = open_artefact(directory)
     feeds = fixed_length_feeds(load_tokenizer(artefact), load_corpus(), batch=1, seq_len=128)
-    nodes = profile_nodes(artefact.model_path, feeds, threads=args.threads, runs=args.profile_runs)
-    shapes = sorted({s for s in map(int8_matmul_shape, nodes) if s})
-    hot = {shape: hot_int8_matmul_ms(shape, threads=args.threads) for shape in shapes}
+    # One short profile finds the integer MatMul shapes; the real one interleaves their hot timings with it.
+    first = profile_nodes(artefact.model_path, feeds, threads=args.threads, runs=1, warmup=0)
+    timers = {shape: hot_int8_matmul(shape, threads=args.threads)
+              for shape in sorted({s for s in map(int8_matmul_shape, first) if s})}
+    hot_samples: dict[tuple, list[float]] = {shape: [] for shape in timers}
+
+    def time_hot_matmuls() -> None:
+        for shape, timer in timers.items():
+            hot_samples[shape].append(timer())
+
+    warmup = 10
+    nodes = profile_nodes(artefact.model_path, feeds, threads=args.threads, runs=args.profile_runs,
+                          warmup=warmup, between=time_hot_matmuls)
+    hot = {shape: statistics.median(values[warmup:]) for shape, values in hot_samples.items()}
     result = {
         "schema": "edgekit.ort_int8_budget", "model": MODEL, "target": TARGET, "weights": "random",
         "machine": report["machine"], "git_commit": report["machine"].get("git_commit"), "created": report["created"],

@@ -41,7 +41,9 @@ def int8_model(tmp_path_factory):
 
 def test_profile_finds_the_integer_matmul_and_its_shape(int8_model):
     feeds = {"X": np.random.default_rng(1).standard_normal((1, M, K)).astype(np.float32), "unused": np.zeros(1)}
-    nodes = profile_nodes(int8_model, feeds, threads=1, runs=5, warmup=2)
+    between = []
+    nodes = profile_nodes(int8_model, feeds, threads=1, runs=5, warmup=2, between=lambda: between.append(1))
+    assert len(between) == 7  # after every call, warm-up included
     ops = [n["op_type"] for n in nodes]
     assert "Relu" in ops
     matmuls = [n for n in nodes if int8_matmul_shape(n)]
@@ -65,6 +67,9 @@ def test_shapes_of_qattention_and_other_nodes():
 
 
 def test_hot_matmul_time_is_measured_and_counts_are_checked(int8_model):
-    assert hot_int8_matmul_ms((M, K, N), threads=1, runs=5) > 0
+    timer = hot_int8_matmul((M, K, N), threads=1, calls=3)
+    assert timer() > 0 and timer() > 0
+    with pytest.raises(InputError, match="at least 2"):
+        hot_int8_matmul((M, K, N), threads=1, calls=1)
     with pytest.raises(InputError, match="runs must be positive"):
         profile_nodes(int8_model, {}, threads=1, runs=0)

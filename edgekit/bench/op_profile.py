@@ -13,6 +13,7 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,11 @@ def _check_counts(runs: int, warmup: int) -> None:
 
 
 def profile_nodes(model_path: Path | str, feeds: dict[str, np.ndarray], *, threads: int, runs: int = 50,
-                  warmup: int = 10) -> list[dict]:
+                  warmup: int = 10, between: Callable[[], None] | None = None) -> list[dict]:
     """Each node ORT ran, in run order: name, op_type, median kernel ms over `runs` calls after `warmup`, and
     its input and output (dtype, shape) pairs. Inputs that ORT pre-packed at load (constant weights of
-    integer MatMuls) are not listed. Spinning on, as edgekit bench runs ONNX Runtime."""
+    integer MatMuls) are not listed. Spinning on, as edgekit bench runs ONNX Runtime. `between` runs after
+    each profiled call, outside the profile: other measurements interleaved with it see the same machine."""
     import onnxruntime as ort
 
     _check_counts(runs, warmup)
@@ -48,6 +50,8 @@ def profile_nodes(model_path: Path | str, feeds: dict[str, np.ndarray], *, threa
         inputs = {k: v for k, v in feeds.items() if k in wanted}
         for _ in range(warmup + runs):
             session.run(None, inputs)
+            if between is not None:
+                between()
         events = json.loads(Path(session.end_profiling()).read_text())
     nodes: dict[str, dict] = {}
     for event in events:
@@ -90,9 +94,11 @@ def by_op_type(nodes: list[dict]) -> dict[str, float]:
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
-def hot_int8_matmul_ms(shape: tuple[int, int, int], *, threads: int, runs: int = 200, seed: int = 0) -> float:
-    """Median ms of one dynamically quantised (U8 x S8, per-channel) MatMul of `shape` timed alone, the
-    same kernel ORT runs in the model, with its weight small enough to stay in cache between calls."""
+def hot_int8_matmul(shape: tuple[int, int, int], *, threads: int, calls: int = 5,
+                    seed: int = 0) -> Callable[[], float]:
+    """A timer for one dynamically quantised (U8 x S8, per-channel) MatMul of `shape`, the kernel ORT runs in
+    the model, alone. Each call of the timer runs it `calls` times in a row and returns the median ms of all
+    but the first, which brings the weight back into cache: the kernel's best case."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -100,7 +106,8 @@ def hot_int8_matmul_ms(shape: tuple[int, int, int], *, threads: int, runs: int =
     from edgekit.passes.ort_quantize import quantize_dynamic_int8
 
     m, k, n = shape
-    _check_counts(runs, 0)
+    if calls < 2:
+        raise InputError(f"calls must be at least 2 (the first only warms the cache), got {calls}")
     rng = np.random.default_rng(seed)
     weight = numpy_helper.from_array((rng.standard_normal((k, n)) * 0.05).astype(np.float32), "W")
     graph = helper.make_graph([helper.make_node("MatMul", ["X", "W"], ["Y"])], "matmul",
@@ -118,11 +125,13 @@ def hot_int8_matmul_ms(shape: tuple[int, int, int], *, threads: int, runs: int =
         options.add_session_config_entry("session.intra_op.allow_spinning", "1")
         session = ort.InferenceSession(str(dst), options, providers=["CPUExecutionProvider"])
     feeds = {"X": rng.standard_normal((1, m, k)).astype(np.float32)}
-    for _ in range(10):
-        session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+
+    def timed() -> float:
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            session.run(None, feeds)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[1:]) * 1e3
+
+    return timed
