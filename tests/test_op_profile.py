@@ -10,12 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgekit.bench.op_profile import (
-    by_op_type,
-    hot_int8_matmul_ms,
-    int8_matmul_shape,
-    profile_nodes,
-)
+from edgekit.bench.op_profile import by_op_type, hot_int8_matmul, int8_matmul_shape, profile_nodes
 from edgekit.errors import InputError
 from edgekit.passes.ort_quantize import quantize_dynamic_int8
 
