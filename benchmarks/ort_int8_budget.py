@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,9 +59,13 @@ def main() -> None:
               for shape in sorted({s for s in map(int8_matmul_shape, first) if s})}
     hot_samples: dict[tuple, list[float]] = {shape: [] for shape in timers}
 
+    settle_s = Timing().settle_ms / 1e3  # spinning ORT threads of one session must not run into the next
+
     def time_hot_matmuls() -> None:
+        time.sleep(settle_s)
         for shape, timer in timers.items():
             hot_samples[shape].append(timer())
+            time.sleep(settle_s)
 
     warmup = 10
     nodes = profile_nodes(artefact.model_path, feeds, threads=args.threads, runs=args.profile_runs,
