@@ -29,23 +29,29 @@ def _check_counts(runs: int, warmup: int) -> None:
         raise InputError(f"runs must be positive and warmup not negative, got runs={runs}, warmup={warmup}")
 
 
+def _spinning_session(model_path: Path | str, *, threads: int, profile_prefix: Path | None = None):
+    """An ORT CPU session as edgekit bench runs one (spinning on), profiling to profile_prefix if given."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
 def profile_nodes(model_path: Path | str, feeds: dict[str, np.ndarray], *, threads: int, runs: int = 50,
                   warmup: int = 10, between: Callable[[], None] | None = None) -> list[dict]:
     """Each node ORT ran, in run order: name, op_type, median kernel ms over `runs` calls after `warmup`, and
     its input and output (dtype, shape) pairs. Inputs that ORT pre-packed at load (constant weights of
     integer MatMuls) are not listed. Spinning on, as edgekit bench runs ONNX Runtime. `between` runs after
     each profiled call, outside the profile: other measurements interleaved with it see the same machine."""
-    import onnxruntime as ort
-
     _check_counts(runs, warmup)
     with tempfile.TemporaryDirectory(prefix="edgekit-profile-") as tmp:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        session = _spinning_session(model_path, threads=threads, profile_prefix=Path(tmp) / "profile")
         wanted = {i.name for i in session.get_inputs()}
         inputs = {k: v for k, v in feeds.items() if k in wanted}
         for _ in range(warmup + runs):
@@ -100,7 +106,6 @@ def hot_int8_matmul(shape: tuple[int, int, int], *, threads: int, calls: int = 5
     the model, alone. Each call of the timer runs it `calls` times in a row and returns the median ms of all
     but the first, which brings the weight back into cache: the kernel's best case."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     from edgekit.passes.ort_quantize import quantize_dynamic_int8
@@ -119,11 +124,7 @@ def hot_int8_matmul(shape: tuple[int, int, int], *, threads: int, calls: int = 5
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(model, str(src))
         quantize_dynamic_int8(src, dst, per_channel=True, reduce_range=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-        session = ort.InferenceSession(str(dst), options, providers=["CPUExecutionProvider"])
+        session = _spinning_session(dst, threads=threads)
     feeds = {"X": rng.standard_normal((1, m, k)).astype(np.float32)}
 
     def timed() -> float:
