@@ -132,3 +132,71 @@ def test_exported_classifier_prunes_the_last_layer_tail(tiny_classifier, tmp_pat
     before = Counter(n.op_type for n in onnx.load(str(result.model_path)).graph.node)
     after = Counter(n.op_type for n in onnx.load(str(dst)).graph.node)
     assert after - before == Counter({"Slice": 2})
+
+
+HIDDEN, HEADS = 16, 2
+
+
+def _fused_attention_classifier(tmp_path, **attention_attrs):
+    """ONNX Runtime's fused form in miniature: Attention (packed Q, K, V weights, per-sequence lengths as
+    mask_index), output projection, first-token head."""
+    rng = np.random.default_rng(3)
+    initializers = [
+        numpy_helper.from_array(rng.normal(size=(HIDDEN, 3 * HIDDEN)).astype(np.float32), "qkv_weight"),
+        numpy_helper.from_array(rng.normal(size=3 * HIDDEN).astype(np.float32), "qkv_bias"),
+        numpy_helper.from_array(rng.normal(size=(HIDDEN, HIDDEN)).astype(np.float32), "w_out"),
+        numpy_helper.from_array(np.array([1], np.int64), "axes"),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["attention_mask"], ["mask_int32"], to=TensorProto.INT32),
+        helper.make_node("ReduceSum", ["mask_int32", "axes"], ["mask_index"], keepdims=0),
+        helper.make_node("Attention", ["x", "qkv_weight", "qkv_bias", "mask_index"], ["attended"],
+                         domain="com.microsoft", num_heads=HEADS, **attention_attrs),
+        helper.make_node("MatMul", ["attended", "w_out"], ["projected"]),
+        *_first_token("projected"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", HIDDEN]),
+                     helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("first", TensorProto.FLOAT, None)], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / "attention.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _padded_feeds() -> list[dict[str, np.ndarray]]:
+    """Right-padded batches, and the shortest sequences: one token, where row 0 is every row."""
+    rng = np.random.default_rng(11)
+    feeds = []
+    for rows, lengths in ((6, (6, 3)), (1, (1, 1)), (2, (2, 1))):
+        mask = np.array([[1] * n + [0] * (rows - n) for n in lengths], dtype=np.int64)
+        feeds.append({"x": rng.normal(size=(2, rows, HIDDEN)).astype(np.float32), "attention_mask": mask})
+    return feeds
+
+
+def test_attention_read_at_the_first_row_takes_that_query_alone(tmp_path):
+    src, dst = _fused_attention_classifier(tmp_path), tmp_path / "pruned.onnx"
+    info = prune_rows.prune_unread_rows(src, dst, check_feeds=_padded_feeds())
+    assert info["pruned_ops"] == {"Attention": 1, "MatMul": 1} and "attention_left_whole" not in info
+    assert info["check_max_abs_diff"] <= 1e-5
+    nodes = {n.output[0]: n for n in onnx.load(str(dst)).graph.node}
+    attention = nodes["attended"]
+    assert nodes[attention.input[0]].op_type == "Slice", "one query row"
+    assert nodes[attention.input[4]].op_type == "Transpose", "every row's keys and values come in as past"
+    assert nodes[attention.input[3]].op_type == "Concat", "the mask gains the column that hides row 0's copy"
+    assert nodes["projected"].input[0] == "attended", "the attention's output is one row high already"
+    for feeds in _padded_feeds():
+        np.testing.assert_allclose(_run(dst, [feeds])[0], _run(src, [feeds])[0], atol=1e-5)
+
+
+def test_attention_whose_inputs_mean_otherwise_is_left_whole(tmp_path):
+    # Causal attention: the rewrite's reordered keys would change which ones each query may see.
+    src, dst = _fused_attention_classifier(tmp_path, unidirectional=1), tmp_path / "pruned.onnx"
+    info = prune_rows.prune_unread_rows(src, dst, check_feeds=_padded_feeds()[:1])
+    assert info["pruned_ops"] == {"MatMul": 1}
+    assert "unidirectional" in next(iter(info["attention_left_whole"].values())), "the record says why"
+    nodes = {n.output[0]: n for n in onnx.load(str(dst)).graph.node}
+    assert list(nodes["attended"].input) == ["x", "qkv_weight", "qkv_bias", "mask_index"]
+    assert nodes[nodes["projected"].input[0]].op_type == "Slice"

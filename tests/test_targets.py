@@ -50,6 +50,8 @@ def _check_rows(target: str, record: dict) -> None:
     elif record["task"] == "text-classification":
         assert record["rows"]["applied"] is True and record["rows"]["pruned_matmuls"] == 3
         assert record["rows"]["check_max_abs_diff"] <= 1e-4
+        fused = "fuse" in get_target(target).passes  # the last fused attention takes the first token's query
+        assert record["rows"]["pruned_ops"].get("Attention", 0) == (1 if fused else 0)
     else:
         assert record["rows"]["applied"] is False and "per-token" in record["rows"]["reason"]
 
@@ -65,6 +67,10 @@ def _check_structure(target: str, result, layers: int) -> None:
         _check_kernel_forms(record, _ops(out / "model.onnx"), layers)
     if target == "onnxruntime-fp32":
         assert _ops(out / "model.onnx")["Attention"] == layers
+    if target in ("onnxruntime-fp32", "onnxruntime-int8") and record["task"] == "text-classification":
+        attention = [n for n in onnx.load(str(out / "model.onnx")).graph.node if n.op_type.endswith("Attention")]
+        past = 4 if target == "onnxruntime-fp32" else 8  # Attention's and QAttention's past input
+        assert [len(n.input) > past and bool(n.input[past]) for n in attention] == [False] * (layers - 1) + [True]
     if target == "onnxruntime-int8":
         ops = _ops(out / "model.onnx")
         kept = len(record["quantization"]["kept_float"])  # the search may keep sensitive ops in float

@@ -5,7 +5,8 @@ Exact, not an approximation: each op pruned here works row by row (MatMul with a
 residual Adds, LayerNorm, Gelu and friends), so row 0 of its result depends on row 0 of its inputs only.
 The walk goes backwards from the head's Gather(axis=1, index 0) and stops at the first op that mixes
 rows (attention), where one Slice keeps row 0. In DistilRoBERTa that takes the last layer's output
-projection and feed-forward off 127 of 128 rows: about 12% of the model's MatMul work.
+projection and feed-forward off 127 of 128 rows: about 12% of the model's MatMul work. A fused Attention
+there goes one step further and takes the first token's query alone (see attention_rows).
 
 It works on ONNX graphs before quantisation: dynamic INT8 scales are computed over all rows of a tensor,
 so they are not row-wise, and the pass stops at them rather than change an answer.
@@ -14,6 +15,7 @@ so they are not row-wise, and the pass stops at them rather than change an answe
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,34 +95,48 @@ def _row_inputs(onnx: Any, node: Any, constants: dict[str, np.ndarray]) -> tuple
     return positions
 
 
+@dataclass(frozen=True)
+class _Graph:
+    """A graph's nodes (named by index: protobuf hands out a new Python object on every access), its
+    constants, its first-token Gathers, each tensor's readers and the graph outputs."""
+    nodes: list[Any]
+    constants: dict[str, np.ndarray]
+    gathers: set[int]
+    readers: dict[str, list[int]]
+    outputs: set[str]
+
+    @classmethod
+    def of(cls, onnx: Any, model: Any) -> _Graph:
+        nodes = list(model.graph.node)
+        constants = _constants(onnx, model.graph)
+        readers: dict[str, list[int]] = {}
+        for index, node in enumerate(nodes):
+            for name in node.input:
+                readers.setdefault(name, []).append(index)
+        return cls(nodes, constants, _first_token_gathers(onnx, nodes, constants), readers,
+                   {o.name for o in model.graph.output})
+
+    def read_at_row_zero(self, name: str, pruned: dict[int, tuple[int, ...]]) -> bool:
+        """No graph output, and each reader is a first-token Gather or a pruned node reading row 0."""
+        readers = self.readers.get(name, [])
+        return name not in self.outputs and bool(readers) and all(
+            _reads_row_zero(self.nodes[r], r, name, self.gathers, pruned) for r in readers)
+
+
 def plan_pruning(model: Any) -> dict[int, tuple[int, ...]]:
-    """{index of each node that can compute one row: positions of its row-carrying inputs}.
-
-    A tensor is read at row 0 only if it is no graph output and each of its consumers is a first-token
-    Gather or a pruned node; graph nodes are in topological order, so one backward sweep decides it.
-    Nodes are named by index: protobuf hands out a new Python object on every access.
-    """
+    """{index of each node that can compute one row: positions of its row-carrying inputs}."""
     onnx = _require_onnx()
-    nodes = list(model.graph.node)
-    constants = _constants(onnx, model.graph)
-    gathers = _first_token_gathers(onnx, nodes, constants)
-    consumers: dict[str, list[int]] = {}
-    for index, node in enumerate(nodes):
-        for name in node.input:
-            consumers.setdefault(name, []).append(index)
-    outputs = {o.name for o in model.graph.output}
-    row_inputs = [_row_inputs(onnx, n, constants) for n in nodes]
+    return _plan(onnx, _Graph.of(onnx, model))
 
-    first_row_only: set[str] = set()
+
+def _plan(onnx: Any, graph: _Graph) -> dict[int, tuple[int, ...]]:
+    """Graph nodes are in topological order, so one backward sweep decides every tensor: by the time a node
+    is reached, all readers of its outputs are."""
     pruned: dict[int, tuple[int, ...]] = {}
-    for index in reversed(range(len(nodes))):  # every consumer of a node's outputs is decided before it
-        for name in nodes[index].output:
-            readers = consumers.get(name, [])
-            if name not in outputs and readers and all(
-                    _reads_row_zero(nodes[c], c, name, gathers, pruned) for c in readers):
-                first_row_only.add(name)
-        rows = row_inputs[index]
-        if rows is not None and nodes[index].output[0] in first_row_only:
+    for index in reversed(range(len(graph.nodes))):
+        node = graph.nodes[index]
+        rows = _row_inputs(onnx, node, graph.constants)
+        if rows is not None and graph.read_at_row_zero(node.output[0], pruned):
             pruned[index] = rows
     return pruned
 
@@ -147,17 +163,18 @@ def prune_unread_rows(src: Path, dst: Path, *, check_feeds: list[dict[str, np.nd
     if not src.is_file():
         raise InputError(f"ONNX model not found: {src}")
     model = onnx.load(str(src))
-    pruned = plan_pruning(model)
-    nodes = list(model.graph.node)
+    graph = _Graph.of(onnx, model)
+    pruned = _plan(onnx, graph)
+    nodes = graph.nodes
+    before, left_whole = _one_query_attentions(onnx, model, graph, pruned)
     ops = Counter(nodes[i].op_type for i in pruned)
     if not ops["MatMul"]:
         reason = ("no output reads the first token alone (per-token outputs need every row)"
-                  if not _first_token_gathers(onnx, nodes, _constants(onnx, model.graph))
-                  else "the first-token head is not fed by row-wise MatMuls")
+                  if not graph.gathers else "the first-token head is not fed by row-wise MatMuls")
         return {"applied": False, "pruned_ops": {}, "pruned_matmuls": 0, "slices": 0, "reason": reason}
 
     one_row = {out for index in pruned for out in nodes[index].output}
-    sliced = _insert_slices(onnx, model, nodes, pruned, one_row)
+    sliced = _insert_slices(onnx, model, nodes, pruned, one_row, before)
     stale = [v for v in model.graph.value_info if v.name in one_row]  # their sequence axis is now 1
     for info in stale:
         model.graph.value_info.remove(info)
@@ -167,15 +184,39 @@ def prune_unread_rows(src: Path, dst: Path, *, check_feeds: list[dict[str, np.nd
     onnx.save(model, str(dst), save_as_external_data=needs_external_data(model))
     result = {"applied": True, "pruned_ops": dict(ops), "pruned_matmuls": ops["MatMul"],
               "slices": sliced, "reason": "the only output reads the first token's row"}
+    if left_whole:
+        result["attention_left_whole"] = left_whole
     if check_feeds:
         result["check_max_abs_diff"] = _check_same_outputs(src, dst, check_feeds)
     return result
 
 
+def _one_query_attentions(onnx: Any, model: Any, graph: _Graph, pruned: dict[int, tuple[int, ...]]
+                          ) -> tuple[dict[int, list[Any]], dict[str, str]]:
+    """Rewrite each fused Attention read at row 0 only to attend from that row (see attention_rows) and
+    mark it pruned, so its input is sliced like any pruned op's. Returns ({its index: nodes to run before
+    it}, {name of each such Attention left whole: why})."""
+    from edgekit.passes import attention_rows
+
+    producers = {out: node for node in graph.nodes for out in node.output}
+    before, left_whole = {}, {}
+    for index, node in enumerate(graph.nodes):
+        if node.op_type != "Attention" or not graph.read_at_row_zero(node.output[0], pruned):
+            continue
+        reason = attention_rows.unsupported_reason(onnx, node, graph.constants, producers)
+        if reason:
+            left_whole[node.name or node.output[0]] = reason
+        else:
+            before[index] = attention_rows.rewrite(onnx, model, node, graph.constants, producers)
+            pruned[index] = (0,)
+    return before, left_whole
+
+
 def _insert_slices(onnx: Any, model: Any, nodes: list[Any], pruned: dict[int, tuple[int, ...]],
-                   one_row: set[str]) -> int:
+                   one_row: set[str], before: dict[int, list[Any]]) -> int:
     """Feed each pruned node's full-height inputs through one shared Slice to row 0; returns the count.
-    one_row: the pruned nodes' outputs, which are one row high already."""
+    one_row: the pruned nodes' outputs, which are one row high already. before: nodes to place just
+    before the node of that index."""
     graph = model.graph
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     prefix = "edgekit_rows"
@@ -199,6 +240,7 @@ def _insert_slices(onnx: Any, model: Any, nodes: list[Any], pruned: dict[int, tu
         placed.setdefault(produced_by.get(name, -1), []).append(slice_node)
     ordered = list(placed.get(-1, []))  # slices of graph inputs go first
     for index, node in enumerate(nodes):
+        ordered.extend(before.get(index, []))
         ordered.append(node)
         ordered.extend(placed.get(index, []))
     del graph.node[:]

@@ -73,8 +73,9 @@ def prune_rows_step(state: BuildState) -> None:
         if exported == src:
             state.cache["exported"] = dst
         state.current = dst
-        state.progress.note(f"{info['pruned_matmuls']} MatMuls after the last attention now compute the first "
-                            f"token's row only (outputs differ by {info['check_max_abs_diff']:.2g})")
+        attention = " and the last attention its query" if info["pruned_ops"].get("Attention") else ""
+        state.progress.note(f"{info['pruned_matmuls']} MatMuls after the last attention{attention} now compute "
+                            f"the first token's row only (outputs differ by {info['check_max_abs_diff']:.2g})")
     else:
         state.progress.note(f"prune-rows: nothing pruned: {info['reason']}")
     state.record["rows"] = info
