@@ -18,7 +18,7 @@ import pytest
 
 from edgekit import api
 from edgekit.artefact import Artefact
-from edgekit.bench.flops import flops_per_sequence
+from edgekit.bench.flops import flops_per_sequence, skipped_by_record
 from edgekit.bench.isolate import measure_isolated
 from edgekit.bench.machine import (
     ARM_FLAGS,
@@ -161,6 +161,18 @@ def test_flops_leave_out_what_prune_rows_skips():
     pruned = flops_per_sequence(config=DISTILROBERTA, seq_len=n, first_row_tail=True)
     assert full - pruned == 2 * (n - 1) * (d * d + 2 * d * ff)  # last layer: output projection and feed-forward
     assert pruned == pytest.approx(9.83e9, rel=0.01)
+    one_query = flops_per_sequence(config=DISTILROBERTA, seq_len=n, first_row_tail=True, one_query_attention=True)
+    # and its query projection on one row; one query against n + 1 keys instead of n against n
+    assert pruned - one_query == 2 * (n - 1) * d * d + 2 * 2 * d * (n * n - (n + 1))
+    assert one_query == pytest.approx(9.63e9, rel=0.01)
+
+
+def test_flops_skipped_follow_the_record():
+    assert skipped_by_record({}) == {"first_row_tail": False, "one_query_attention": False}
+    tail_only = {"rows": {"applied": True, "pruned_ops": {"MatMul": 3}}}
+    assert skipped_by_record(tail_only) == {"first_row_tail": True, "one_query_attention": False}
+    with_attention = {"rows": {"applied": True, "pruned_ops": {"MatMul": 3, "Attention": 1}}}
+    assert skipped_by_record(with_attention) == {"first_row_tail": True, "one_query_attention": True}
 
 
 def test_flops_are_none_without_the_sizes():

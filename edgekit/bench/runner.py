@@ -111,7 +111,7 @@ def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_len
           reference: bool = False, eval_data: str | None = None, eval_max_length: int = 128,
           isolate: bool = True, probe_peaks: bool = True, quiet: bool = False) -> dict:
     """Measure artefacts and return a report (see edgekit.bench.report)."""
-    from edgekit.bench.flops import flops_per_sequence
+    from edgekit.bench.flops import flops_per_sequence, skipped_by_record
     from edgekit.bench.machine import machine_record, openvino_default_precision
     from edgekit.bench.preflight import preflight_warnings
     from edgekit.corpus import load_corpus, read_text_file
@@ -182,11 +182,11 @@ def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_len
                         int8 = name not in references and (artefact.precision == "int8" or (
                             artefact.precision == "int8-weights" and machine.get("arch") in ("x86_64", "AMD64")))
                         peak = peaks.get("int8_gops" if int8 else "fp32_gflops")
-                        pruned = name not in references and _rows_pruned(artefact)
+                        skipped = {} if name in references else skipped_by_record(artefact.record)
                         report["configs"].append(config_entry(
                             artefact=name, batch=batch, seq_len=seq_len, threads=thread_count, samples_ms=values,
                             flops_per_sequence=flops_per_sequence(config=artefact.config(), seq_len=seq_len,
-                                                                 first_row_tail=pruned),
+                                                                 **skipped),
                             peak_ops=peak * 1e9 if peak else None, peak_name="int8" if int8 else "fp32"))
                     advance(1)
     for name, (artefact, _) in references.items():
@@ -253,8 +253,3 @@ def _reference_description(name: str, artefact: Artefact) -> dict:
             "source": artefact.record["source"]["spec"],
             "random_weights": bool(artefact.record.get("random_weights")), "size_bytes": None,
             "quantization": None, "load_s": None, "first_run_s": None, "peak_rss_mb": None, "model_rss_mb": None}
-
-
-def _rows_pruned(artefact) -> bool:
-    """Whether the artefact's last layer computes one row after attention (the prune-rows pass)."""
-    return bool(artefact.record.get("rows", {}).get("applied"))
