@@ -63,11 +63,14 @@ def rewrite(onnx: Any, model: Any, node: Any, constants: dict[str, np.ndarray],
     the nodes that must run before it, and adds their initializers to `model`. Its input 0 stays the
     full-height tensor here: the caller slices it to row 0, as prune-rows does for every pruned op."""
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
-    graph = model.graph
     heads = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "num_heads")
     weights, bias = constants[node.input[1]], constants[node.input[2]]
     hidden = weights.shape[1] // 3
     prefix = f"{node.name or node.output[0]}/one_query"
+
+    def c(name: str) -> str:
+        return f"{prefix}/{name}"
+
     values = {
         "kv_weight": np.ascontiguousarray(weights[:, hidden:]),
         "kv_bias": np.ascontiguousarray(bias[hidden:]),
@@ -75,12 +78,7 @@ def rewrite(onnx: Any, model: Any, node: Any, constants: dict[str, np.ndarray],
         "zero": np.array([0], dtype=np.int64), "one": np.array([1], dtype=np.int64),
         "no_token": np.array(0, dtype=np.int32),
     }
-    for name, value in values.items():
-        graph.initializer.append(numpy_helper.from_array(value, f"{prefix}/{name}"))
-
-    def c(name: str) -> str:
-        return f"{prefix}/{name}"
-
+    model.graph.initializer.extend(numpy_helper.from_array(value, c(name)) for name, value in values.items())
     full, mask = node.input[0], _raw_mask(onnx, node, constants, producers)
     new_nodes = [
         helper.make_node("MatMul", [full, c("kv_weight")], [c("kv_projected")], name=c("kv_MatMul")),
