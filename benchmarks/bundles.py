@@ -40,10 +40,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from edgekit import runtime
-    from edgekit.bench.runner import Timing, interleave
-    from edgekit.bench.stats import latency_stats
-    from edgekit.bundle.package import package
-    from edgekit.corpus import held_out_texts
+    from edgekit.build.timing import Timing, interleave
+    from edgekit.measure.stats import latency_stats
+    from edgekit.build.bundle.package import package
+    from edgekit.build.corpus import held_out_texts
 
     artefacts = {f"distilroberta {t}": build(t) for t in TARGETS}
     artefacts.update({f"minilm {t}": minilm_artefact(t) for t in TARGETS})

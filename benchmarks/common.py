@@ -15,7 +15,7 @@ MODEL = "random:distilroberta-base"
 
 
 def machine() -> dict:
-    from edgekit.bench.machine import machine_record
+    from edgekit.measure.machine import machine_record
 
     return machine_record(threads_used=[])
 
@@ -24,7 +24,7 @@ def build(target: str, *, model: str = MODEL, rebuild: bool = False) -> Path:
     """The artefact for (model, target) under .work/, reused while this edgekit code, its recipe and checksums
     hold. Named as `edgekit claim` names them, so the claim reuses these builds."""
     from edgekit import api
-    from edgekit.sources import resolve_source
+    from edgekit.build.sources import resolve_source
 
     out = WORK / f"{resolve_source(model).slug}-{target}"
     if rebuild:
@@ -34,7 +34,7 @@ def build(target: str, *, model: str = MODEL, rebuild: bool = False) -> Path:
 
 def write_results(name: str, result: dict, render) -> None:
     """One result format (JSON with the raw data), and its Markdown view beside it; prints the view."""
-    from edgekit.bench.report import save_report
+    from edgekit.measure.result import save_report
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     if result.get("schema") == "edgekit.report":

@@ -70,16 +70,17 @@ def main() -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from edgekit.corpus import CALIBRATION_RESERVE
-    from edgekit.corpus import load_corpus, split_corpus
-    from edgekit.fidelity import mean_pool, neighbour_agreement
-    from edgekit.inference import open_runner
-    from edgekit.recipes import default_recipe
-    from edgekit.record import read_record
+    from edgekit.build.corpus import CALIBRATION_RESERVE
+    from edgekit.build.corpus import load_corpus, split_corpus
+    from edgekit.build.fidelity import neighbour_agreement
+    from edgekit.runtime.postprocess import mean_pool
+    from edgekit.runtime.sessions import open_runner
+    from edgekit.build.recipes import default_recipe
+    from edgekit.build.record import read_record
 
     # Report on sentences the builds never saw: not calibration, and not the sentences their accuracy
     # gate chose candidates on (the first `gated` of the held-out split).
-    gated = max(default_recipe(t).validate.samples for t in OURS)
+    gated = max(default_recipe(t).section("validate").samples for t in OURS)
     calibration_texts, held_out = split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE,
                                                validation=gated + args.sentences)
     held_out = held_out[gated:]
@@ -116,9 +117,8 @@ def main() -> None:
     for target in OURS:
         out = build(target, args.rebuild)
         record = read_record(out)
-        precision = record.get("openvino", {}).get("inference_precision")
-        rows[target] = figures(embed(out / record["model_file"], precision))
-        chosen[target] = {"method": record["quantization"]["chosen"], "kept_float": record["quantization"]["kept_float"]}
+        rows[target] = figures(embed(out / record.model_file, record.inference_precision))
+        chosen[target] = {"method": record.quantization_method, "kept_float": record.quantization["kept_float"]}
 
     baselines = [v for k, v in rows.items() if k.startswith("baseline")]
     verdicts = {}

@@ -41,12 +41,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from edgekit.artefact import open_artefact
-    from edgekit.bench.feeds import fixed_length_feeds, load_tokenizer
-    from edgekit.bench.op_profile import hot_int8_matmul, int8_matmul_shape, profile_nodes
-    from edgekit.bench.runner import Timing, bench
-    from edgekit.bench.stats import paired_ratio
-    from edgekit.corpus import load_corpus
+    from edgekit.build.artefact import open_artefact
+    from edgekit.measure.feeds import fixed_length_feeds, load_tokenizer
+    from edgekit.measure.op_profile import hot_int8_matmul, int8_matmul_shape, profile_nodes
+    from edgekit.measure.runner import Timing, bench
+    from edgekit.measure.stats import paired_ratio
+    from edgekit.build.corpus import load_corpus
 
     directory = build(TARGET)
     report = bench(artefacts=[directory], batch_sizes=[1], seq_lens=[128], threads=[args.threads],
@@ -93,7 +93,7 @@ def budget(nodes: list[dict], alone: dict[tuple, float], speed_up: float) -> dic
     """The profiled time split into integer MatMuls and the rest, and the speed-up if every integer MatMul
     took its time alone. QAttention's projection cannot be timed apart inside the model, so it is taken to
     differ from its time alone as much as the other integer MatMuls do (stated in the report)."""
-    from edgekit.bench.op_profile import int8_matmul_shape
+    from edgekit.measure.op_profile import int8_matmul_shape
 
     total = sum(n["ms"] for n in nodes)
     matmuls = [n for n in nodes if int8_matmul_shape(n) and n["op_type"] != "QAttention"]
@@ -116,7 +116,7 @@ def budget(nodes: list[dict], alone: dict[tuple, float], speed_up: float) -> dic
 
 
 def render(result: dict) -> str:
-    from edgekit.bench.op_profile import by_op_type, int8_matmul_shape
+    from edgekit.measure.op_profile import by_op_type, int8_matmul_shape
 
     r = result["speed_up"]
     total = sum(n["ms"] for n in result["nodes"])

@@ -25,8 +25,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8")
     args = parser.parse_args()
 
-    from edgekit.bench.claim import claim
-    from edgekit.bench.runner import Timing
+    from edgekit.measure.claim import claim
+    from edgekit.measure.runner import Timing
 
     report = claim(batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
                    seq_lens=[int(s) for s in args.seq_lens.split(",")], threads=args.threads,
@@ -35,7 +35,7 @@ def main() -> None:
 
 
 def render(report: dict) -> str:
-    from edgekit.bench.render import render_markdown
+    from edgekit.views.text import render_markdown
 
     return render_markdown(report)
 

@@ -36,11 +36,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from edgekit.bench.flops import flops_per_sequence, skipped_by_record
-    from edgekit.bench.probe import measure_peaks
-    from edgekit.bench.runner import Timing, bench
+    from edgekit.measure.flops import flops_per_sequence, skipped_by_record
+    from edgekit.measure.probe import measure_peaks
+    from edgekit.measure.runner import Timing, bench
 
-    from edgekit.artefact import open_artefact
+    from edgekit.build.artefact import open_artefact
 
     dirs = [build(t) for t in TARGETS]
     first = open_artefact(dirs[0])  # every target is built from the same model
@@ -49,8 +49,8 @@ def main() -> None:
 
     result = {"schema": "edgekit.speed_methods", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": machine(), "peaks": peaks, "threads": args.threads, "runs": args.runs,
-              "random_weights": bool(first.record.get("random_weights")),
-              # per artefact: those that prune rows skip part of the last layer (see edgekit.bench.flops)
+              "random_weights": first.record.random_weights,
+              # per artefact: those that prune rows skip part of the last layer (see edgekit.measure.flops)
               "flops_per_sequence": {
                   target: flops_per_sequence(config=first.config(), seq_len=128,
                                              **skipped_by_record(open_artefact(d).record))

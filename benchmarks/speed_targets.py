@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
 
-    from edgekit.bench.runner import Timing, bench
+    from edgekit.measure.runner import Timing, bench
 
     dirs = [build(t, rebuild=args.rebuild) for t in TARGETS]
     report = bench(artefacts=dirs, batch_sizes=[1], seq_lens=[128], threads=[args.threads], reference=True,
@@ -45,7 +45,7 @@ def main() -> None:
 
 def goal_ratios(report: dict) -> list[dict]:
     """Each goal's paired speed-up (median of per-round ratios, with its CI) from a bench report."""
-    from edgekit.bench.stats import paired_ratio
+    from edgekit.measure.stats import paired_ratio
 
     samples = {c["artefact"]: c["samples_ms"] for c in report["configs"]}
     goals = []
@@ -56,7 +56,7 @@ def goal_ratios(report: dict) -> list[dict]:
 
 
 def render(report: dict) -> str:
-    from edgekit.bench.render import render_markdown
+    from edgekit.views.text import render_markdown
 
     lines = ["# Issue 3 speed goals (batch 1, sequence 128, "
              f"{report['settings']['threads'][0]} threads; random weights)", "",

@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
 
-    from edgekit.bench.runner import Timing, bench
-    from edgekit.targets import all_targets
+    from edgekit.measure.runner import Timing, bench
+    from edgekit.build.targets import all_targets
 
     dirs = [build(t.name, rebuild=args.rebuild) for t in all_targets()]
     report = bench(artefacts=dirs, batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
@@ -39,7 +39,7 @@ def main() -> None:
 
 
 def render(report: dict) -> str:
-    from edgekit.bench.render import render_markdown
+    from edgekit.views.text import render_markdown
 
     return render_markdown(report)
 

@@ -1,173 +1,225 @@
-"""The library API. The CLI only parses options and calls these functions."""
+"""The library API: one function per command, keyword-only arguments, typed results.
+
+    import edgekit
+    result = edgekit.export(model="random:distilroberta-base", target="openvino-int8")
+    report = edgekit.bench(artefacts=[result.out_dir], seq_lens=[128], out="bench.json")
+    print(edgekit.report(report, format="md").text)
+    bundle = edgekit.package(artefact=result.out_dir)
+    edgekit.verify(bundle.bundle_dir)
+
+The CLI only parses options and calls these. Nothing here prints; progress and warnings go to stderr unless
+quiet. Every expected failure raises a subclass of edgekit.EdgekitError.
+"""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.atomic import RECORD_NAME, atomic_output_dir, check_output_dir
-from edgekit.errors import InputError
-from edgekit.progress import Progress
-from edgekit.random_models import RANDOM_WEIGHTS_NOTE
-from edgekit.recipes import Recipe, resolve_recipe
-from edgekit.record import build_versions
-from edgekit.sources import DEFAULT_MODEL, ModelSource, resolve_source
-from edgekit.targets import get_target
-from edgekit.tasks import get_task
+from edgekit.build import tasks
+from edgekit.build.builder import ExportPlan, ExportResult
+from edgekit.build.bundle.package import PackageResult
+from edgekit.build.progress import Progress
+from edgekit.build.sources import DEFAULT_MODEL
+from edgekit.build.targets import Target, all_targets
+from edgekit.build.timing import Timing
+from edgekit.measure.result import Report
 
-DEFAULT_OUT_ROOT = Path("edgekit-out")
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    out_dir: Path
-    model_path: Path
-    record_path: Path
-    record: dict
+__all__ = ["ExportPlan", "ExportResult", "Report", "Comparison", "RenderedView", "PackageResult", "VerifyResult",
+           "Timing", "targets", "task_names", "plan_export", "export", "export_or_reuse", "bench", "claim", "compare", "report",
+           "package", "verify"]
 
 
-def default_out_dir(source: ModelSource, target: str) -> Path:
-    return DEFAULT_OUT_ROOT / f"{source.slug}-{target}"
+def targets() -> tuple[Target, ...]:
+    """Every target edgekit can build, from the registry (edgekit/build/targets.py)."""
+    return all_targets()
 
 
+def task_names() -> tuple[str, ...]:
+    """The tasks (model heads) edgekit exports, from the registry (edgekit/build/tasks.py)."""
+    return tasks.task_names()
+
+
+# -- export ---------------------------------------------------------------------------------------------------
 def plan_export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
-                recipe: Path | None = None, opset: int | None = None, atol: float | None = None,
+                recipe: Path | str | None = None, opset: int | None = None, atol: float | None = None,
                 max_length: int | None = None, samples: int | None = None, max_drop: float | None = None,
-                calibration_data: Path | str | None = None) -> tuple[ModelSource, Recipe]:
-    """Resolve the source and the recipe and check them against each other; loads no weights."""
-    recipe_obj = resolve_recipe(target=target, recipe_path=recipe, task=task, overrides={
+                calibration_data: Path | str | None = None) -> ExportPlan:
+    """Resolve the model source and the recipe (target defaults < recipe file < these options) and check them
+    all; loads no weights. plan.recipe.to_toml() is the resolved recipe."""
+    from edgekit.build.builder import plan_export as plan
+
+    return plan(model=model, target=target, task=task, recipe=Path(recipe) if recipe else None, overrides={
         "export": {"opset": opset},
         "validate": {"atol": atol, "max_length": max_length, "samples": samples, "max_drop": max_drop},
         "quantize": {"calibration_data": str(calibration_data) if calibration_data else None},
     })
-    get_target(recipe_obj.target)
-    if recipe_obj.task:
-        get_task(recipe_obj.task)
-    source = resolve_source(model)
-    limit = source.max_sequence_length()
-    if recipe_obj.validate.max_length > limit:
-        raise InputError(f"max length {recipe_obj.validate.max_length} exceeds the {limit} positions of "
-                         f"{model!r}; use --max-length {limit} or less")
-    return source, recipe_obj
 
 
 def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
-           out: Path | str | None = None, recipe: Path | None = None, opset: int | None = None,
+           out: Path | str | None = None, recipe: Path | str | None = None, opset: int | None = None,
            atol: float | None = None, max_length: int | None = None, samples: int | None = None,
-           max_drop: float | None = None, calibration_data: Path | str | None = None,
-           force: bool = False, quiet: bool = False) -> ExportResult:
-    """Build one artefact: run the recipe's passes and write the directory and its edgekit.json atomically."""
-    from edgekit.build_state import BuildState
-    from edgekit.pipeline import check_passes, run_passes
-    from edgekit.record import write_record
-    from edgekit.sources import load_model
+           max_drop: float | None = None, calibration_data: Path | str | None = None, force: bool = False,
+           quiet: bool = False, verbose: bool = False) -> ExportResult:
+    """Build one validated artefact: run the target's recipe and write the directory and its edgekit.json
+    atomically (default ./edgekit-out/<model>-<target>/). `force` replaces an earlier edgekit artefact there."""
+    from edgekit.build.builder import build_artefact
 
-    source, recipe_obj = plan_export(model=model, target=target, task=task, recipe=recipe, opset=opset,
-                                     atol=atol, max_length=max_length, samples=samples, max_drop=max_drop,
-                                     calibration_data=calibration_data)
-    check_passes(recipe_obj.passes)
-    target_obj = get_target(recipe_obj.target)
-    task_obj = get_task(recipe_obj.task) if recipe_obj.task else source.default_task()
-    out_dir = Path(out) if out else default_out_dir(source, target_obj.name)
-    check_output_dir(out_dir, force=force)  # fail before the slow model load
-    progress = Progress(quiet=quiet)
-    if source.random_weights:
-        progress.warn(RANDOM_WEIGHTS_NOTE)
-    with progress.step(f"loading {model} ({task_obj.name})"):
-        model_obj, tokenizer = load_model(source, task_obj, attention=recipe_obj.export.attention)
-    with atomic_output_dir(out_dir, force=force) as work:
-        scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=work))
-        state = BuildState(source=source, task=task_obj, target=target_obj, recipe=recipe_obj, work_dir=work,
-                           out_dir=out_dir,
-                           scratch=scratch, progress=progress, model=model_obj, tokenizer=tokenizer)
-        run_passes(state)
-        shutil.rmtree(scratch)
-        tokenizer.save_pretrained(str(work))
-        model_obj.config.to_json_file(str(work / "config.json"))
-        record = write_record(work, {
-            "random_weights": source.random_weights,
-            **({"warning": RANDOM_WEIGHTS_NOTE} if source.random_weights else {}),
-            "source": _source_record(source, model_obj),
-            "task": task_obj.name,
-            "target": {"name": target_obj.name, "runtime": target_obj.runtime, "precision": target_obj.precision,
-                       "isa": target_obj.isa, "reason": target_obj.reason},
-            "model_file": target_obj.model_file,
-            "recipe": recipe_obj.to_toml(),
-            **state.record,
-        })
-    return ExportResult(out_dir, out_dir / target_obj.model_file, out_dir / RECORD_NAME, record)
+    plan = plan_export(model=model, target=target, task=task, recipe=recipe, opset=opset, atol=atol,
+                       max_length=max_length, samples=samples, max_drop=max_drop, calibration_data=calibration_data)
+    return build_artefact(plan, out=Path(out) if out else None, force=force,
+                          progress=Progress(quiet=quiet, verbose=verbose))
 
 
-def _source_record(source: ModelSource, model_obj) -> dict:
-    entry = {
-        "spec": source.spec,
-        "kind": source.kind,
-        "path": str(source.path) if source.path else None,
-        "model_type": source.config.get("model_type"),
-        "parameters": int(sum(p.numel() for p in model_obj.parameters())),
-        "random_weights": source.random_weights,
-    }
-    if source.random_weights:
-        entry["note"] = RANDOM_WEIGHTS_NOTE
-        entry["weights_sha256"] = _state_dict_hash(model_obj)
-    else:
-        entry["sha256"] = source.content_hash()
-    return entry
+def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None, quiet: bool = False) -> Path:
+    """The artefact for (model, target) at `out`, reused when this edgekit would build it the same way, else
+    built there."""
+    from edgekit.build.builder import export_or_reuse as reuse
+
+    return reuse(model=model, target=target, out=out, task=task, progress=Progress(quiet=quiet))
 
 
-def _state_dict_hash(model_obj) -> str:
-    """Random weights have no file: hash the tensors, so a record still pins exactly what was exported."""
-    import hashlib
+# -- measure --------------------------------------------------------------------------------------------------
+def bench(*, artefacts: Sequence[Path | str], batch_sizes: Sequence[int] = (1,),
+          seq_lens: Sequence[int] | None = (128,), lengths_from: Path | str | None = None,
+          threads: Sequence[int] = (2,), timing: Timing = Timing(), reference: bool = False,
+          eval_data: str | None = None, isolate: bool = True, out: Path | str | None = None,
+          quiet: bool = False) -> Report:
+    """Latency (interleaved, raw samples kept), throughput, load time, peak memory and accuracy of artefact
+    directories, in one report; saved to `out` when given. `lengths_from` replaces seq_lens by the median, p90
+    and p99 token lengths of a text file."""
+    from edgekit.measure.runner import bench as run_bench
 
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model_obj.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None,
-                    quiet: bool = False) -> Path:
-    """The artefact for (model, target) at `out`: reused when its edgekit.json names the source, target and
-    recipe a build would use now, the same edgekit code and package versions built it, the checkpoint's
-    files are unchanged and every file passes its checksum; otherwise built there (replacing only
-    edgekit's own files)."""
-    from edgekit.artefact import open_artefact
-    from edgekit.errors import ArtefactIntegrityError
-
-    out = Path(out)
-    progress = Progress(quiet=quiet)
-    if (out / RECORD_NAME).is_file():
-        try:
-            stale = _why_not_reusable(open_artefact(out).record, model=model, target=target, task=task)
-        except ArtefactIntegrityError as exc:
-            stale = str(exc)
-        if stale is None:
-            progress.note(f"reusing {out}")
-            return out
-        progress.warn(f"rebuilding {out}: {stale}")
-    export(model=model, target=target, task=task, out=out, force=True, quiet=quiet)
-    return out
+    document = run_bench(artefacts=list(artefacts), batch_sizes=list(batch_sizes),
+                         seq_lens=list(seq_lens) if seq_lens and not lengths_from else None,
+                         lengths_from=lengths_from, threads=list(threads), timing=timing, reference=reference,
+                         eval_data=eval_data, isolate=isolate, quiet=quiet)
+    result = Report(document)
+    return result.save(out) if out is not None else result
 
 
-def _why_not_reusable(record: dict, *, model: str, target: str, task: str | None) -> str | None:
-    """Why an artefact differs from what export(model, target, task) would build now; None when it does not."""
-    built_from, built_for = record.get("source", {}), record.get("target", {}).get("name")
-    if built_from.get("spec") != model or built_for != target:
-        return f"it was built from {built_from.get('spec')!r} for {built_for!r}"
-    if task is not None and record.get("task") != task:
-        return f"it was built for task {record.get('task')!r}"
-    source, recipe_now = plan_export(model=model, target=target, task=task)
-    if record.get("recipe") != recipe_now.to_toml():
-        return f"it was built by another recipe than the {target} recipe this edgekit resolves now"
-    checkpoint_hash = source.content_hash()
-    if checkpoint_hash is not None and built_from.get("sha256") != checkpoint_hash:
-        return f"the checkpoint's files changed since it was built ({model})"
-    built_with, now = record.get("versions", {}), build_versions()
-    changed = [f"{name} {built_with.get(name)} -> {version}" for name, version in now.items()
-               if built_with.get(name) != version]
-    if changed:
-        return f"it was built by other code ({', '.join(changed)})"
-    return None
+def claim(*, fast_model: str = "random:distilroberta-base", slow_model: str = "random:roberta-base",
+          runtimes: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None,
+          seq_lens: Sequence[int] | None = None, threads: int = 2, timing: Timing = Timing(runs=10),
+          work_dir: Path | str = Path("edgekit-out") / "claim", threshold: float = 2.0,
+          out: Path | str | None = None, quiet: bool = False) -> Report:
+    """Is `fast_model` at least `threshold` times as fast as `slow_model` in the same runtime? Both are timed in
+    the same rounds; ratios come with bootstrap 95% CIs and a verdict."""
+    from edgekit.measure import claim as claims
+
+    document = claims.claim(fast_model=fast_model, slow_model=slow_model,
+                            runtimes=list(runtimes or claims.DEFAULT_RUNTIMES),
+                            batch_sizes=list(batch_sizes or claims.DEFAULT_BATCH_SIZES),
+                            seq_lens=list(seq_lens or claims.DEFAULT_SEQ_LENS), threads=threads, timing=timing,
+                            work_dir=work_dir, threshold=threshold, quiet=quiet)
+    result = Report(document)
+    return result.save(out) if out is not None else result
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Reports compared with a baseline: the machine-readable document and the gates that failed."""
+    document: dict
+    failures: tuple[dict, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def compare(*, baseline: Report | Path | str, others: Sequence[Report | Path | str], noise: float | str = 0.02,
+            gates: Sequence[str] = ()) -> Comparison:
+    """Latency ratios B/A per configuration with 95% CIs, an overall geometric mean, accuracy deltas, and gates
+    such as "p50:5%" (fail when more than 5% slower beyond noise) or "accuracy:0.5" (points lost)."""
+    from edgekit.errors import InputError
+    from edgekit.measure.compare import (
+        check_gates,
+        compare_reports,
+        comparison_document,
+        parse_gate,
+        parse_noise,
+    )
+
+    parsed_gates = [parse_gate(text) for text in gates]
+    noise_fraction = parse_noise(noise) if isinstance(noise, str) else parse_noise(str(noise))
+    if not others:
+        raise InputError("compare needs a baseline report and at least one more")
+    base = _report(baseline)
+    comparisons = []
+    for other in others:
+        loaded = _report(other)
+        comparisons.append(compare_reports(base.document, loaded.document, noise=noise_fraction,
+                                           baseline_name=_name(base), other_name=_name(loaded)))
+    failures = [failure for c in comparisons for failure in check_gates(c, parsed_gates)]
+    return Comparison(comparison_document(comparisons, gates=parsed_gates, failures=failures), tuple(failures))
+
+
+def _report(value: Report | Path | str) -> Report:
+    return value if isinstance(value, Report) else Report.load(value)
+
+
+def _name(report: Report) -> str:
+    return str(report.path) if report.path is not None else report.document.get("created", "report")
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    """A view of a report: its text (table, md, json), and the files written (png, html, or any format to out)."""
+    text: str | None
+    paths: tuple[Path, ...]
+
+
+def report(source: Report | Path | str, *, format: str = "table", out: Path | str | None = None) -> RenderedView:
+    """Render a report as a terminal table, Markdown or JSON (text), or PNG plots or one HTML page (files: out,
+    or beside the report). Any format goes to `out` when given."""
+    from edgekit.views.formats import render_text, view_path, write_view
+
+    loaded = _report(source)
+    target = view_path(report_path=loaded.path, fmt=format, out=Path(out) if out else None)
+    if target is None:
+        return RenderedView(render_text(loaded.document, fmt=format), ())
+    return RenderedView(None, tuple(write_view(loaded.document, fmt=format, out=target)))
+
+
+# -- bundles --------------------------------------------------------------------------------------------------
+def package(*, artefact: Path | str, out: Path | str | None = None, zip: bool = False,
+            graph_tokenizer: bool = True, force: bool = False, quiet: bool = False) -> PackageResult:
+    """A self-contained, checksummed bundle for apps from a built artefact (default ARTEFACT-bundle/), with the
+    tokenizer compiled into the runtime's graph where the build side can and it checks out token for token."""
+    from edgekit.build.bundle.package import package as build_bundle
+
+    return build_bundle(artefact_dir=artefact, out=out, make_zip=zip, graph_tokenizer=graph_tokenizer, force=force,
+                        quiet=quiet)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    bundle_dir: Path
+    files_checked: int
+    load_s: float
+    answer_ms: float
+    manifest: dict
+
+
+SMOKE_TEXT = "edgekit checks that this bundle loads and answers."
+
+
+def verify(bundle: Path | str, *, threads: int | None = None) -> VerifyResult:
+    """Check a bundle (directory or .zip) the way a device would: every checksum, then load it with the light
+    runtime and answer one text. A zip is extracted safely into a temporary directory, removed afterwards."""
+    from edgekit import runtime
+    from edgekit.runtime.archive import opened_bundle
+    from edgekit.runtime.manifest import read_manifest, verify_files
+
+    with opened_bundle(Path(bundle)) as directory:
+        manifest = read_manifest(directory)
+        verify_files(directory, manifest)
+        start = time.perf_counter()
+        model = runtime.load(directory, threads=threads, verify=False)
+        loaded = time.perf_counter() - start
+        start = time.perf_counter()
+        model([SMOKE_TEXT])
+        answered = (time.perf_counter() - start) * 1e3
+    return VerifyResult(Path(bundle), len(manifest["files"]), loaded, answered, manifest)

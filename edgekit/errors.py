@@ -66,6 +66,10 @@ class ArtefactIntegrityError(EdgekitError):
     """An artefact's files are missing or do not match the sha256 in its edgekit.json."""
 
 
+class RecordError(ArtefactIntegrityError):
+    """An edgekit.json is missing, unreadable, incomplete, or written by a newer edgekit."""
+
+
 class BenchError(EdgekitError):
     """A benchmark measurement failed (e.g. the fresh process that loads an artefact crashed or timed out)."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgekit.tasks import get_task, task_names
+from edgekit.build.tasks import get_task, task_names
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
             max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
@@ -19,7 +19,7 @@ def _save_tiny_roberta(directory: Path, task_name: str, **overrides) -> Path:
     import transformers
     from transformers import RobertaConfig, RobertaTokenizerFast
 
-    from edgekit.random_models import train_tokenizer
+    from edgekit.build.random_models import train_tokenizer
 
     backend = train_tokenizer()
     tokenizer = RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",

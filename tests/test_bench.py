@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from edgekit import api
-from edgekit.bench.report import load_report, save_report
-from edgekit.bench.runner import Timing, bench, interleave
+from edgekit.measure.result import load_report, save_report
+from edgekit.measure.runner import Timing, bench, interleave
 from edgekit.errors import ArtefactIntegrityError, InputError
-from edgekit.record import code_fingerprint, source_fingerprint
+from edgekit.build.record import code_fingerprint, source_fingerprint
 
 FAST = Timing(warmup=1, runs=3, settle_ms=0)
 
@@ -132,8 +132,8 @@ def test_turns_of_back_to_back_calls_in_a_shuffled_order():
 def test_claim_on_tiny_checkpoints(tiny_classifier, tmp_path):
     from conftest import _save_tiny_roberta
 
-    from edgekit.bench.claim import claim
-    from edgekit.bench.stats import verdict
+    from edgekit.measure.claim import claim
+    from edgekit.measure.stats import verdict
 
     slow = _save_tiny_roberta(tmp_path / "slow", "text-classification", num_hidden_layers=4)
     report = claim(fast_model=str(tiny_classifier), slow_model=str(slow), runtimes=["pytorch-fp32", "onnx-fp32"],
@@ -169,8 +169,8 @@ def test_bench_needs_existing_artefact(tmp_path):
 
 
 def test_corpus_eval_data_is_held_out_from_calibration():
-    from edgekit.bench.accuracy import read_eval_data
-    from edgekit.corpus import CALIBRATION_RESERVE, load_corpus, split_corpus
+    from edgekit.measure.accuracy import read_eval_data
+    from edgekit.build.corpus import CALIBRATION_RESERVE, load_corpus, split_corpus
 
     texts, labels, description = read_eval_data("corpus:300")
     assert len(texts) == 300 and labels is None and "held-out" in description
@@ -207,7 +207,7 @@ def test_export_or_reuse_rebuilds_what_another_recipe_or_checkpoint_built(tiny_c
     rebuilt = (out / "model.onnx").stat().st_mtime_ns
     assert rebuilt != built
     assert json.loads((out / "edgekit.json").read_text())["recipe"] == api.plan_export(
-        model=str(checkpoint), target="onnx-fp32")[1].to_toml()
+        model=str(checkpoint), target="onnx-fp32").recipe.to_toml()
 
     (checkpoint / "notes.txt").write_text("fine-tuned again")  # the checkpoint's files changed
     api.export_or_reuse(model=str(checkpoint), target="onnx-fp32", out=out, quiet=True)
@@ -229,12 +229,12 @@ def test_export_or_reuse_rebuilds_what_other_code_built(tiny_classifier, tmp_pat
 
 
 def test_source_fingerprint_follows_build_code_not_the_bench_harness(tmp_path):
-    (tmp_path / "bench").mkdir()
+    (tmp_path / "measure").mkdir()
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "passes.py").write_text("x = 1\n")
-    (tmp_path / "bench" / "runner.py").write_text("y = 1\n")
+    (tmp_path / "measure" / "runner.py").write_text("y = 1\n")
     first = source_fingerprint(tmp_path)
-    (tmp_path / "bench" / "runner.py").write_text("y = 2\n")
+    (tmp_path / "measure" / "runner.py").write_text("y = 2\n")
     (tmp_path / "__pycache__" / "passes.cpython-311.pyc").write_bytes(b"\0")
     assert source_fingerprint(tmp_path) == first
     (tmp_path / "passes.py").write_text("x = 2\n")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from edgekit import api, runtime
-from edgekit.bundle.archive import extract_bundle
-from edgekit.bundle.manifest import MANIFEST_NAME, read_manifest
-from edgekit.bundle.package import package
-from edgekit.corpus import held_out_texts
+from edgekit.runtime.archive import extract_bundle
+from edgekit.runtime.manifest import MANIFEST_NAME, read_manifest
+from edgekit.build.bundle.package import package
+from edgekit.build.corpus import held_out_texts
 from edgekit.errors import BundleError, InputError, MissingDependencyError, OutputDirError
 from edgekit.runtime.model import TruncationWarning
 

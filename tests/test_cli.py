@@ -9,7 +9,7 @@ import sys
 import time
 
 from edgekit import __version__
-from edgekit.targets import all_targets
+from edgekit.build.targets import all_targets
 
 
 def test_version(runner, cli):

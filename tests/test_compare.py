@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.bench.compare import GATE_METRICS, check_gates, compare_reports, comparison_document, parse_gate
-from edgekit.bench.compare import parse_noise
-from edgekit.bench.report import load_report
+from edgekit.measure.compare import GATE_METRICS, check_gates, compare_reports, comparison_document, parse_gate
+from edgekit.measure.compare import parse_noise
+from edgekit.measure.result import load_report
 from edgekit.errors import InputError, InvalidChoiceError, ReportError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Tests for edgekit.corpus: the packaged corpus, the calibration/validation split and text-file reading."""
+"""Tests for edgekit.build.corpus: the packaged corpus, the calibration/validation split and text-file reading."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.corpus import load_corpus, read_text_file, split_corpus
+from edgekit.build.corpus import load_corpus, read_text_file, split_corpus
 from edgekit.errors import InputError
 
 

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from edgekit import api
-from edgekit.tasks import get_task, task_names
+from edgekit.build.tasks import get_task, task_names
 
 
 @pytest.mark.parametrize("task_name", task_names())
@@ -43,36 +43,36 @@ def test_task_override_and_opset(tiny_checkpoints, tmp_path):
     graph = onnx.load(str(result.model_path))
     assert [o.name for o in graph.graph.output] == ["last_hidden_state"]
     assert graph.opset_import[0].version == 14
-    assert "cosine_mean" in result.record["validation"]
+    assert "cosine_mean" in result.record.data["validation"]
 
 
 def test_minilm_real_weights_within_1e4(minilm_dir, tmp_path):
     result = api.export(model=str(minilm_dir), task="feature-extraction", target="onnx-fp32", out=tmp_path / "m",
                         quiet=True)
-    figures = result.record["validation"]
+    figures = result.record.data["validation"]
     assert figures["max_abs_diff"] <= 1e-4
     assert figures["cosine_min"] > 0.99999
     assert figures["neighbour_agreement"] == 1.0
     graph = onnx.load(str(result.model_path), load_external_data=False)
     # BERT segments: MiniLM has two token types, so the graph takes token_type_ids
     assert [i.name for i in graph.graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
-    assert result.record["source"]["random_weights"] is False
+    assert result.record.data["source"]["random_weights"] is False
 
 
 @pytest.mark.slow
 def test_random_distilroberta_export(tmp_path):
     result = api.export(model="random:distilroberta-base", out=tmp_path / "d", quiet=True, samples=16)
-    source = result.record["source"]
+    source = result.record.data["source"]
     assert round(source["parameters"] / 1e6, 1) == 82.1
     assert source["random_weights"] is True and "RANDOM WEIGHTS" in source["note"]
-    assert result.record["task"] == "text-classification"
+    assert result.record.data["task"] == "text-classification"
     graph = onnx.load(str(result.model_path))
     assert any(p.key == "edgekit.random_weights" for p in graph.metadata_props)
-    assert result.record["validation"]["max_abs_diff"] <= 1e-4
+    assert result.record.data["validation"]["max_abs_diff"] <= 1e-4
 
 
 def test_random_roberta_parameter_count():
-    from edgekit.random_models import build_random
+    from edgekit.build.random_models import build_random
 
     model, tokenizer = build_random("random:roberta-base", "AutoModelForSequenceClassification")
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 124.6
@@ -82,7 +82,7 @@ def test_random_roberta_parameter_count():
 
 
 def test_random_weights_are_seeded():
-    from edgekit.random_models import build_random
+    from edgekit.build.random_models import build_random
 
     first, _ = build_random("random:distilroberta-base", "AutoModel")
     second, _ = build_random("random:distilroberta-base", "AutoModel")
@@ -92,8 +92,8 @@ def test_random_weights_are_seeded():
 
 
 def test_eager_attention_traces_a_constant_scale_with_the_same_outputs(tiny_classifier, tmp_path):
-    from edgekit.export import export_onnx
-    from edgekit.sources import load_model, resolve_source
+    from edgekit.build.passes.export import export_onnx
+    from edgekit.build.sources import load_model, resolve_source
 
     source = resolve_source(str(tiny_classifier))
     task = source.default_task()

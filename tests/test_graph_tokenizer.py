@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from edgekit import api
-from edgekit.bundle import graph_tokenizer as gt
-from edgekit.corpus import held_out_texts
+from edgekit.build.bundle import graph_tokenizer as gt
+from edgekit.runtime.text_model import open_text_runner
+from edgekit.build.corpus import held_out_texts
 from edgekit.errors import BundleError, InputError, InvalidChoiceError, MissingDependencyError
 
 TARGETS = {"onnxruntime": "onnx-fp32", "openvino": "openvino-fp32"}
@@ -48,8 +49,8 @@ def artefact(tiny_checkpoints, minilm_dir, tmp_path_factory):
 
 
 def _max_length(artefact_dir) -> int:
-    from edgekit.artefact import open_artefact
-    from edgekit.bench.feeds import max_positions
+    from edgekit.build.artefact import open_artefact
+    from edgekit.measure.feeds import max_positions
 
     return max_positions(open_artefact(artefact_dir, verify=False))
 
@@ -74,7 +75,7 @@ def _mixed_texts() -> list[str]:
 def _reference(artefact_dir, model_file, texts, max_length, precision):
     from transformers import AutoTokenizer
 
-    from edgekit.inference import open_runner
+    from edgekit.runtime.sessions import open_runner
 
     feeds = gt.reference_encode(AutoTokenizer.from_pretrained(str(artefact_dir)), texts, max_length)
     return feeds, open_runner(artefact_dir / model_file, precision=precision)(feeds)
@@ -107,7 +108,7 @@ def test_in_graph_tokenizer_equals_hugging_face_and_the_model(artefact, tmp_path
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no scratch left behind
 
     precision = "f32" if runtime == "openvino" else None
-    run = gt.open_text_runner(out, {"runtime": runtime, "inference_precision": precision,
+    run = open_text_runner(out, {"runtime": runtime, "inference_precision": precision,
                                     "graph_tokenizer": {"built": True, **entry}}, threads=1)
     texts = _mixed_texts()
     got = run(texts)
@@ -146,7 +147,7 @@ def test_missing_package_names_it(tmp_path, monkeypatch, runtime, module, packag
                                  max_length=16, verify_texts=["A text."])
     manifest = {"runtime": runtime, "graph_tokenizer": {"built": True, "file": "model_text.onnx"}}
     with pytest.raises(MissingDependencyError, match=rf"in-graph tokenizer.*pip install {package}"):
-        gt.open_text_runner(tmp_path, manifest, threads=1)
+        open_text_runner(tmp_path, manifest, threads=1)
 
 
 def test_unknown_runtime_and_unbuilt_tokenizer_are_refused(tmp_path):
@@ -155,13 +156,13 @@ def test_unknown_runtime_and_unbuilt_tokenizer_are_refused(tmp_path):
                                  out_dir=tmp_path, max_length=16, verify_texts=["A text."])
     manifest = {"runtime": "onnxruntime", "graph_tokenizer": {"built": False, "reason": "not requested"}}
     with pytest.raises(BundleError, match="no in-graph tokenizer.*not requested"):
-        gt.open_text_runner(tmp_path, manifest, threads=1)
+        open_text_runner(tmp_path, manifest, threads=1)
 
 
 @pytest.mark.parametrize("runtime,kind", CASES)
 def test_bundle_answers_the_same_with_either_tokenizer(artefact, tmp_path, runtime, kind):
     from edgekit import runtime as edge_runtime
-    from edgekit.bundle.package import package
+    from edgekit.build.bundle.package import package
     from edgekit.runtime.model import TruncationWarning
 
     bundle = package(artefact_dir=artefact(runtime, kind), out=tmp_path / "bundle", quiet=True)
@@ -199,7 +200,7 @@ def test_light_install_runs_the_in_graph_tokenizer(artefact, tmp_path, runtime):
     """On a device: numpy, the runtime and its tokenizer extension; no torch, transformers or onnx."""
     from test_light_install import _run_light
 
-    from edgekit.bundle.package import package
+    from edgekit.build.bundle.package import package
 
     bundle = package(artefact_dir=artefact(runtime, "bpe"), out=tmp_path / "bundle", quiet=True).bundle_dir
     result = _run_light(f"""

@@ -46,15 +46,15 @@ def test_light_modules_import_and_run_an_artefact(tiny_artefact):
         import json, sys
         import numpy as np
         from tokenizers import Tokenizer
-        import edgekit, edgekit.cli, edgekit.api, edgekit.inference, edgekit.fidelity, edgekit.record
-        import edgekit.targets, edgekit.tasks, edgekit.corpus, edgekit.recipes, edgekit.hashing
-        from edgekit.inference import ort_session, run_onnx
+        import edgekit, edgekit.cli, edgekit.api, edgekit.runtime.sessions, edgekit.build.fidelity, edgekit.build.record
+        import edgekit.build.targets, edgekit.build.tasks, edgekit.build.corpus, edgekit.build.recipes, edgekit.runtime.hashing
+        from edgekit.runtime.sessions import ort_session, run_onnx
         out = {str(tiny_artefact.out_dir)!r}
-        record = edgekit.record.read_record(__import__("pathlib").Path(out))
+        record = edgekit.build.record.read_record(__import__("pathlib").Path(out))
         tok = Tokenizer.from_file(out + "/tokenizer.json")
         enc = tok.encode("A short real sentence.")
         feeds = {{"input_ids": np.array([enc.ids]), "attention_mask": np.array([enc.attention_mask])}}
-        logits = run_onnx(ort_session(out + "/" + record["model_file"]), feeds)["logits"]
+        logits = run_onnx(ort_session(out + "/" + record.model_file), feeds)["logits"]
         heavy = sorted(m for m in ("torch", "transformers", "onnx") if m in sys.modules)
         print(json.dumps({{"shape": list(logits.shape), "heavy": heavy}}))
     """)
@@ -103,7 +103,7 @@ def test_light_bench_runs_and_reference_explains_missing_extra(tiny_artefact, tm
 
 
 def test_light_runtime_loads_a_bundle_with_only_its_runtime(tiny_artefact, tmp_path):
-    from edgekit.bundle.package import package
+    from edgekit.build.bundle.package import package
 
     bundle = package(artefact_dir=tiny_artefact.out_dir, out=tmp_path / "bundle", graph_tokenizer=False,
                      quiet=True).bundle_dir

@@ -1,4 +1,4 @@
-"""edgekit.bench.op_profile on a small dynamically quantised graph: nodes, shapes and the per-op totals.
+"""edgekit.measure.op_profile on a small dynamically quantised graph: nodes, shapes and the per-op totals.
 
 No timing is asserted: only that ORT's profile was read and its figures are consistent.
 """
@@ -10,9 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgekit.bench.op_profile import by_op_type, hot_int8_matmul, int8_matmul_shape, profile_nodes
+from edgekit.measure.op_profile import by_op_type, hot_int8_matmul, int8_matmul_shape, profile_nodes
 from edgekit.errors import InputError
-from edgekit.passes.ort_quantize import quantize_dynamic_int8
+from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8
 
 M, K, N = 8, 32, 48
 

@@ -7,7 +7,7 @@ import pytest
 
 ov = pytest.importorskip("openvino")
 
-from edgekit.passes.openvino_unsigned import unsign_weight_matmul_activations  # noqa: E402
+from edgekit.build.passes.quantize_nncf.unsigned import unsign_weight_matmul_activations  # noqa: E402
 
 HIGH = 1.0
 LOW = -HIGH * 128 / 127  # a signed 8-bit symmetric range, as NNCF writes it

@@ -15,14 +15,15 @@ transformers = pytest.importorskip("transformers")
 ort = pytest.importorskip("onnxruntime")
 
 from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError  # noqa: E402
-from edgekit.passes import openvino_convert as ovc  # noqa: E402
-from edgekit.passes.openvino_quantize import (  # noqa: E402
+from edgekit.build.passes import openvino_ir as ovc  # noqa: E402
+from edgekit.build.passes.compress_weights import compress_weights_int8  # noqa: E402
+from edgekit.build.passes.quantize_nncf.nncf_int8 import (  # noqa: E402
     FFN_OUTPUT_PATTERN,
     RECOMMENDED_SMOOTH_QUANT_ALPHA,
-    compress_weights_int8,
     quantize_nncf_int8,
 )
-from edgekit.passes.openvino_unsigned import unsign_weight_matmul_activations  # noqa: E402
+from edgekit.runtime import sessions  # noqa: E402
+from edgekit.build.passes.quantize_nncf.unsigned import unsign_weight_matmul_activations  # noqa: E402
 
 VOCAB, SEQ = 200, 16
 
@@ -64,7 +65,7 @@ def reference(onnx_path: Path) -> tuple[list[dict[str, np.ndarray]], list[np.nda
 
 
 def _run(xml: str | Path, feeds: list[dict[str, np.ndarray]], precision: str | None = "f32") -> list[np.ndarray]:
-    compiled = ovc.compile_ir(Path(xml), threads=1, precision=precision)
+    compiled = sessions.compile_openvino(Path(xml), threads=1, precision=precision)
     return [compiled(f)[compiled.output(0)] for f in feeds]
 
 
@@ -83,7 +84,7 @@ def test_fp32_ir_matches_onnx(onnx_path, reference, tmp_path):
     info = ovc.convert_to_ir(onnx_path, tmp_path, compress_to_fp16=False)
     assert Path(info["xml"]).is_file() and info["bin_bytes"] > 0
     assert info["weights"] == "f32" and "f16" not in info["constant_types"]
-    assert info["runtime_precision"] in ovc.PRECISIONS
+    assert info["runtime_precision"] in sessions.OPENVINO_PRECISIONS
     feeds, ref = reference
     for r, g in zip(ref, _run(info["xml"], feeds)):
         np.testing.assert_allclose(g, r, atol=1e-4, rtol=1e-4)
@@ -102,13 +103,13 @@ def test_fp16_ir_has_f16_weights_and_stays_close(onnx_path, reference, tmp_path)
 
 def test_compile_pins_precision_and_static_shapes(onnx_path, reference, tmp_path):
     xml = ovc.convert_to_ir(onnx_path, tmp_path, compress_to_fp16=False)["xml"]
-    compiled = ovc.compile_ir(Path(xml), threads=1, precision="f32")
-    assert ovc.compiled_precision(compiled) == "f32"
-    default = ovc.compile_ir(Path(xml), threads=1)
-    assert ovc.compiled_precision(default) == ovc.runtime_precision("CPU")
+    compiled = sessions.compile_openvino(Path(xml), threads=1, precision="f32")
+    assert sessions.compiled_precision(compiled) == "f32"
+    default = sessions.compile_openvino(Path(xml), threads=1)
+    assert sessions.compiled_precision(default) == sessions.openvino_default_precision("CPU")
     feeds, ref = reference
     shapes = {name: [2, SEQ] for name in feeds[0]}
-    static = ovc.compile_ir(Path(xml), threads=1, precision="f32", static_shapes=shapes)
+    static = sessions.compile_openvino(Path(xml), threads=1, precision="f32", static_shapes=shapes)
     np.testing.assert_allclose(static(feeds[0])[static.output(0)], ref[0], atol=1e-4, rtol=1e-4)
 
 
@@ -143,14 +144,14 @@ def test_weight_compression_has_int8_weights_and_agrees(onnx_path, reference, tm
     feeds, ref = reference
     assert _min_cosine(ref, _run(info["xml"], feeds), feeds) > 0.9995  # measured 0.99997
     # Without the x86 plugin's dynamic activation quantisation, as the ARM plugin runs it.
-    plain = ovc.compile_ir(Path(info["xml"]), threads=1, precision="f32", dynamic_quantization_group_size=0)
+    plain = sessions.compile_openvino(Path(info["xml"]), threads=1, precision="f32", dynamic_quantization_group_size=0)
     assert plain.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE") == 0
     assert _min_cosine(ref, [plain(f)[plain.output(0)] for f in feeds], feeds) > 0.9995
 
 
 def test_bad_choices_are_typed_errors(onnx_path, tmp_path):
     with pytest.raises(InvalidChoiceError):
-        ovc.compile_ir(onnx_path, threads=1, precision="int4")
+        sessions.compile_openvino(onnx_path, threads=1, precision="int4")
     with pytest.raises(InvalidChoiceError):
         quantize_nncf_int8(onnx_path, tmp_path, calibration_feeds=_feeds(1, 0), smooth_quant_alpha=None,
                            preset="fastest")
@@ -167,9 +168,9 @@ def test_bad_choices_are_typed_errors(onnx_path, tmp_path):
     with pytest.raises(InputError):
         ovc.convert_to_ir(tmp_path / "missing.onnx", tmp_path, compress_to_fp16=False)
     with pytest.raises(InputError):
-        ovc.compile_ir(onnx_path, threads=0)
+        sessions.compile_openvino(onnx_path, threads=0)
     with pytest.raises(InputError):
-        ovc.compile_ir(onnx_path, threads=1, dynamic_quantization_group_size=-1)
+        sessions.compile_openvino(onnx_path, threads=1, dynamic_quantization_group_size=-1)
     with pytest.raises(InvalidChoiceError):
         ovc.read_model(_touch(tmp_path / "m.txt"))
 

@@ -45,7 +45,7 @@ def tiny_onnx(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_fused(tiny_onnx) -> Path:
-    from edgekit.passes.ort_fuse import fuse_transformer
+    from edgekit.build.passes.fuse import fuse_transformer
 
     dst = tiny_onnx.with_name("fused.onnx")
     fuse_transformer(tiny_onnx, dst, num_heads=HEADS, hidden_size=HIDDEN)
@@ -96,7 +96,7 @@ def test_fuse_counts_and_numerics(tiny_onnx, tiny_fused):
 
 
 def test_fuse_returns_counts_and_checks_expected(tiny_onnx, tmp_path):
-    from edgekit.passes.ort_fuse import fuse_transformer
+    from edgekit.build.passes.fuse import fuse_transformer
 
     counts = fuse_transformer(tiny_onnx, tmp_path / "ok.onnx", num_heads=HEADS, hidden_size=HIDDEN,
                               expected={"Attention": LAYERS, "SkipLayerNormalization": 2 * LAYERS})
@@ -108,7 +108,7 @@ def test_fuse_returns_counts_and_checks_expected(tiny_onnx, tmp_path):
 
 
 def test_fuse_rejects_bad_arguments(tiny_onnx, tmp_path):
-    from edgekit.passes.ort_fuse import fuse_transformer
+    from edgekit.build.passes.fuse import fuse_transformer
 
     with pytest.raises(InvalidChoiceError):
         fuse_transformer(tiny_onnx, tmp_path / "x.onnx", num_heads=HEADS, hidden_size=HIDDEN, model_type="gpt2")
@@ -124,7 +124,7 @@ def test_fuse_rejects_bad_arguments(tiny_onnx, tmp_path):
 # -- dynamic INT8 ---------------------------------------------------------------------------------
 
 def test_dynamic_on_fused_graph(tiny_onnx, tiny_fused, tmp_path):
-    from edgekit.passes.ort_quantize import quantize_dynamic_int8
+    from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8
 
     dst = tmp_path / "dyn.onnx"
     info = quantize_dynamic_int8(tiny_fused, dst, per_channel=True, reduce_range=False)
@@ -138,7 +138,7 @@ def test_dynamic_on_fused_graph(tiny_onnx, tiny_fused, tmp_path):
 
 
 def test_dynamic_excluded_nodes_stay_float(tiny_fused, tmp_path):
-    from edgekit.passes.ort_quantize import quantize_dynamic_int8, weight_matmuls
+    from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8, weight_matmuls
 
     candidates = weight_matmuls(tiny_fused)
     assert len(candidates) == 4 * LAYERS
@@ -157,18 +157,18 @@ def test_dynamic_excluded_nodes_stay_float(tiny_fused, tmp_path):
 
 
 def test_dynamic_reduce_range_follows_cpu(tiny_fused, tmp_path, monkeypatch):
-    from edgekit.passes import ort_quantize
+    from edgekit.build.passes.quantize_ort import int8 as ort_quantize
 
     monkeypatch.setattr(ort_quantize.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(ort_quantize, "cpu_has_vnni", lambda: False)
+    monkeypatch.setattr(ort_quantize, "has_vnni", lambda: False)
     info = ort_quantize.quantize_dynamic_int8(tiny_fused, tmp_path / "rr.onnx", per_channel=True)
     assert info["reduce_range"] is True and "VNNI" in info["reduce_range_reason"]
-    monkeypatch.setattr(ort_quantize, "cpu_has_vnni", lambda: True)
+    monkeypatch.setattr(ort_quantize, "has_vnni", lambda: True)
     assert ort_quantize.quantize_dynamic_int8(tiny_fused, tmp_path / "rr2.onnx", per_channel=True)["reduce_range"] is False
 
 
 def test_cpu_has_vnni_reads_flags(tmp_path):
-    from edgekit.passes.ort_quantize import cpu_has_vnni
+    from edgekit.runtime.cpu import has_vnni as cpu_has_vnni
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n")
@@ -188,7 +188,7 @@ def calibration() -> list[dict[str, np.ndarray]]:
 
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
 def test_static_qdq_methods(tiny_onnx, tmp_path, method):
-    from edgekit.passes.ort_quantize import quantize_static_qdq
+    from edgekit.build.passes.quantize_ort.int8 import quantize_static_qdq
 
     dst = tmp_path / f"qdq_{method}.onnx"
     info = quantize_static_qdq(tiny_onnx, dst, calibration_feeds=calibration(), method=method, per_channel=True,
@@ -208,7 +208,7 @@ def test_static_qdq_methods(tiny_onnx, tmp_path, method):
 
 
 def test_static_qdq_s8s8_on_fused_graph_with_exclusion(tiny_fused, tmp_path):
-    from edgekit.passes.ort_quantize import quantize_static_qdq, weight_matmuls
+    from edgekit.build.passes.quantize_ort.int8 import quantize_static_qdq, weight_matmuls
 
     excluded = weight_matmuls(tiny_fused)[1:2]
     dst = tmp_path / "s8s8.onnx"
@@ -226,7 +226,7 @@ def test_static_qdq_s8s8_on_fused_graph_with_exclusion(tiny_fused, tmp_path):
 
 
 def test_static_qdq_refuses_weight_only_result(tiny_fused, tmp_path, monkeypatch):
-    from edgekit.passes import ort_quantize
+    from edgekit.build.passes.quantize_ort import int8 as ort_quantize
 
     # Without symbolic typing the quantiser cannot type activations after com.microsoft ops and would
     # silently round the weights only; the pass must say so instead.
@@ -239,7 +239,7 @@ def test_static_qdq_refuses_weight_only_result(tiny_fused, tmp_path, monkeypatch
 
 
 def test_static_qdq_calibration_cache_is_reused(tiny_onnx, tmp_path):
-    from edgekit.passes.ort_quantize import quantize_static_qdq
+    from edgekit.build.passes.quantize_ort.int8 import quantize_static_qdq
 
     cache = tmp_path / "ranges.json"
     first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
@@ -253,7 +253,7 @@ def test_static_qdq_calibration_cache_is_reused(tiny_onnx, tmp_path):
 
 
 def test_static_qdq_validates_choices(tiny_onnx, tmp_path):
-    from edgekit.passes.ort_quantize import quantize_static_qdq
+    from edgekit.build.passes.quantize_ort.int8 import quantize_static_qdq
 
     with pytest.raises(InvalidChoiceError, match="calibration method"):
         quantize_static_qdq(tiny_onnx, tmp_path / "x.onnx", calibration_feeds=calibration(), method="kl",
@@ -266,7 +266,7 @@ def test_static_qdq_validates_choices(tiny_onnx, tmp_path):
 
 
 def test_uniform_feeds_pads_rows():
-    from edgekit.passes.ort_quantize import uniform_feeds
+    from edgekit.build.passes.quantize_ort.int8 import uniform_feeds
 
     rows = uniform_feeds([feeds(0, 2), feeds(1, 3)], pad_values={"input_ids": 1})
     assert len(rows) == 5 and len({r["input_ids"].shape for r in rows}) == 1
@@ -279,7 +279,7 @@ def test_uniform_feeds_pads_rows():
 # -- fused kernels split back into standard ops ----------------------------------------------------
 
 def test_split_fused_ops_is_exact_and_survives_load(tiny_fused, tmp_path):
-    from edgekit.passes.ort_unfuse import loaded_op_counts, split_fused_ops
+    from edgekit.build.passes.split_kernels.forms import loaded_op_counts, split_fused_ops
 
     ln_split, both_split = tmp_path / "split_ln.onnx", tmp_path / "split_both.onnx"
     assert split_fused_ops(tiny_fused, ln_split, op_type="SkipLayerNormalization") == 2 * LAYERS
@@ -300,8 +300,8 @@ def test_split_fused_ops_is_exact_and_survives_load(tiny_fused, tmp_path):
 
 
 def test_splits_survive_dynamic_int8(tiny_fused, tmp_path):
-    from edgekit.passes.ort_quantize import quantize_dynamic_int8
-    from edgekit.passes.ort_unfuse import loaded_op_counts, split_fused_ops
+    from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8
+    from edgekit.build.passes.split_kernels.forms import loaded_op_counts, split_fused_ops
 
     ln_split, both_split, dst = tmp_path / "ln.onnx", tmp_path / "both.onnx", tmp_path / "int8.onnx"
     split_fused_ops(tiny_fused, ln_split, op_type="SkipLayerNormalization")
@@ -334,7 +334,7 @@ def _skip_layernorm_graph(tmp_path, *, use_mean: bool) -> Path:
 
 
 def test_split_without_bias_matches_and_refuses_used_statistics(tmp_path):
-    from edgekit.passes.ort_unfuse import split_fused_ops
+    from edgekit.build.passes.split_kernels.forms import split_fused_ops
 
     src, dst = _skip_layernorm_graph(tmp_path, use_mean=False), tmp_path / "split.onnx"
     assert split_fused_ops(src, dst, op_type="SkipLayerNormalization") == 1
@@ -354,7 +354,7 @@ def test_split_without_bias_matches_and_refuses_used_statistics(tmp_path):
 @pytest.mark.parametrize("op_type, absorbed", [("SkipLayerNormalization", False), ("BiasGelu", False),
                                                ("BiasGelu", True)])
 def test_time_fused_and_split_reports_both_forms(op_type, absorbed):
-    from edgekit.passes.ort_unfuse import _kernel_model, time_fused_and_split
+    from edgekit.build.passes.split_kernels.forms import _kernel_model, time_fused_and_split
 
     timing = time_fused_and_split(op_type, 16, tokens=8, rounds=5, bias_absorbed=absorbed)
     assert set(timing) == {"fused_ms", "split_ms"} and all(v > 0 for v in timing.values())
@@ -367,8 +367,8 @@ def test_time_fused_and_split_reports_both_forms(op_type, absorbed):
 # -- outlier split --------------------------------------------------------------------------------
 
 def test_outlier_split_is_exact_and_kept_float(tiny_onnx, tiny_fused, tmp_path):
-    from edgekit.passes.ort_outliers import split_outlier_channels
-    from edgekit.passes.ort_quantize import quantize_dynamic_int8
+    from edgekit.build.passes.quantize_ort.outliers import split_outlier_channels
+    from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8
 
     split = tmp_path / "split.onnx"
     # Random weights have no real outliers: a low threshold forces a few channels per MatMul.
@@ -389,8 +389,8 @@ def test_outlier_split_is_exact_and_kept_float(tiny_onnx, tiny_fused, tmp_path):
 # -- ORT format (ARM) -----------------------------------------------------------------------------
 
 def test_ort_format_arm_s8s8(tiny_onnx, tmp_path):
-    from edgekit.passes.ort_mobile import convert_to_ort_format
-    from edgekit.passes.ort_quantize import quantize_static_qdq
+    from edgekit.build.passes.ort_format import convert_to_ort_format
+    from edgekit.build.passes.quantize_ort.int8 import quantize_static_qdq
 
     qdq = tmp_path / "arm" / "model.onnx"
     quantize_static_qdq(tiny_onnx, qdq, calibration_feeds=calibration(), method="minmax", per_channel=True,
@@ -421,7 +421,7 @@ def fake_evaluate(path: Path) -> dict[str, float]:
 
 
 def test_rank_sensitivity_orders_by_damage(tmp_path):
-    from edgekit.passes.sensitivity import rank_sensitivity
+    from edgekit.build.search import rank_sensitivity
 
     ranking = rank_sensitivity(candidates=list(DAMAGE), build=fake_build, evaluate=fake_evaluate,
                                score=lambda f: f["cos"], work_dir=tmp_path)
@@ -431,7 +431,7 @@ def test_rank_sensitivity_orders_by_damage(tmp_path):
 
 
 def test_gated_search_picks_fastest_passing(tmp_path):
-    from edgekit.passes.sensitivity import exclusion_candidates, gated_search
+    from edgekit.build.search import exclusion_candidates, gated_search
 
     candidates = exclusion_candidates(ranking=["a", "c", "b", "d"], build=fake_build, sizes=(0, 1, 2, 3, 4))
     # Passing needs cos >= 0.997: k=1 (a float) already passes; k=2 passes too but is timed faster here.
@@ -448,7 +448,7 @@ def test_gated_search_picks_fastest_passing(tmp_path):
 
 
 def test_gated_search_keeps_best_when_none_passes(tmp_path):
-    from edgekit.passes.sensitivity import exclusion_candidates, gated_search
+    from edgekit.build.search import exclusion_candidates, gated_search
 
     candidates = exclusion_candidates(ranking=["a", "c", "b", "d"], build=fake_build, sizes=(0, 1, 2))
     timed = []
@@ -462,7 +462,7 @@ def test_gated_search_keeps_best_when_none_passes(tmp_path):
 
 
 def test_gated_search_rejects_duplicate_labels(tmp_path):
-    from edgekit.passes.sensitivity import Candidate, gated_search
+    from edgekit.build.search import Candidate, gated_search
 
     same = [Candidate("x", lambda dst: fake_build((), dst)), Candidate("x", lambda dst: fake_build((), dst))]
     with pytest.raises(InputError):

@@ -14,7 +14,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper
 
-from edgekit.passes import prune_rows
+from edgekit.build.passes.prune_rows import graph as prune_rows
 
 WIDTH = 8
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import InvalidChoiceError, RecipeError
-from edgekit.pipeline import check_passes
-from edgekit.recipes import default_recipe, load_recipe, resolve_recipe
-from edgekit.targets import target_names
+from edgekit.build.passes import check_pass_list as check_passes
+from edgekit.build.recipes import default_recipe, load_recipe, resolve_recipe
+from edgekit.build.targets import target_names
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -48,7 +48,7 @@ def test_skip_layernorm_setting(tmp_path):
         resolve_recipe(target="onnxruntime-fp32", recipe_path=path)
     path.write_text('[kernels]\nskip_layernorm = "fused"\n')
     recipe = resolve_recipe(target="onnxruntime-int8", recipe_path=path)
-    assert recipe.kernels.skip_layernorm == "fused" and 'skip_layernorm = "fused"' in recipe.to_toml()
+    assert recipe.section("kernels").skip_layernorm == "fused" and 'skip_layernorm = "fused"' in recipe.to_toml()
     assert "[kernels]" not in resolve_recipe(target="onnx-fp32").to_toml(), "only targets that split show it"
 
 
@@ -56,8 +56,8 @@ def test_resolution_order(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('target = "onnx-fp32"\n[validate]\natol = 1e-3\nsamples = 10\n')
     recipe = resolve_recipe(target=None, recipe_path=path, overrides={"validate": {"samples": 20, "atol": None}})
-    assert recipe.validate.atol == 1e-3 and recipe.validate.samples == 20
-    assert recipe.validate.max_length == 128  # the default shows through
+    assert recipe.section("validate").atol == 1e-3 and recipe.section("validate").samples == 20
+    assert recipe.section("validate").max_length == 128  # the default shows through
 
 
 def test_target_contradicting_recipe(tmp_path):
@@ -88,5 +88,5 @@ def test_attention_setting(tmp_path):
     path.write_text('[export]\nattention = "flash"\n')
     with pytest.raises(RecipeError, match="attention must be one of sdpa, eager, got 'flash'"):
         resolve_recipe(target="onnx-fp32", recipe_path=path)
-    assert resolve_recipe(target="onnx-fp32").export.attention == "sdpa"
-    assert resolve_recipe(target="openvino-int8").export.attention == "eager"
+    assert resolve_recipe(target="onnx-fp32").section("export").attention == "sdpa"
+    assert resolve_recipe(target="openvino-int8").section("export").attention == "eager"

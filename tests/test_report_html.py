@@ -14,8 +14,8 @@ from html.parser import HTMLParser
 import pytest
 from test_report_render import bench_report, claim_report, png_size
 
-from edgekit.bench.html import render_html
-from edgekit.bench.report import save_report
+from edgekit.views.html import render_html
+from edgekit.measure.result import save_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -1,6 +1,6 @@
 """Rendering a report: Markdown, the terminal table, PNG plots and `edgekit report`, from synthetic reports.
 
-The reports are built with edgekit.bench.report's own constructors from samples made here, so every figure
+The reports are built with edgekit.measure.result's own constructors from samples made here, so every figure
 the views show can be recomputed independently (numpy/statistics) and compared.
 """
 
@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from edgekit.bench.plots import pareto_data, pareto_front, render_png
-from edgekit.bench.render import print_table, render_markdown
-from edgekit.bench.report import config_entry, load_report, new_report, save_report
-from edgekit.bench.report_tables import format_ms
-from edgekit.bench.stats import geometric_mean_ratio, paired_ratio, verdict
+from edgekit.views.plots import pareto_data, pareto_front, render_png
+from edgekit.views.text import print_table, render_markdown
+from edgekit.measure.result import config_entry, load_report, new_report, save_report
+from edgekit.views.tables import format_ms
+from edgekit.measure.stats import geometric_mean_ratio, paired_ratio, verdict
 
 MACHINE = {"cpu": "Synthetic CPU 9000", "arch": "x86_64", "cores": 8, "threads_used": [4],
            "isa": ["avx2", "avx512_vnni"], "os": "Linux 6.1", "python": "3.11.2",
@@ -379,7 +379,7 @@ def test_light_install_renders_text_and_explains_the_plot_extra(saved):
                     raise ImportError(name + " is blocked")
         sys.meta_path.insert(0, Blocker())
         from edgekit.cli import cli
-        import edgekit.bench.plots, edgekit.bench.html
+        import edgekit.views.plots, edgekit.views.html
         for fmt in ("md", "png"):
             out = {str(saved.with_suffix(""))!r} + "." + fmt
             try:

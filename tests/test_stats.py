@@ -1,4 +1,4 @@
-"""edgekit.bench.stats on seeded samples: percentiles, the t-based CI of the mean, ratios and verdicts."""
+"""edgekit.measure.stats on seeded samples: percentiles, the t-based CI of the mean, ratios and verdicts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from edgekit.bench.stats import geometric_mean_ratio, latency_stats, paired_ratio, t_quantile, unpaired_ratio
-from edgekit.bench.stats import verdict
+from edgekit.measure.stats import geometric_mean_ratio, latency_stats, paired_ratio, t_quantile, unpaired_ratio
+from edgekit.measure.stats import verdict
 
 
 def test_latency_stats_match_numpy():

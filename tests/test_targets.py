@@ -9,8 +9,9 @@ import onnx
 import pytest
 
 from edgekit import api
+from edgekit.build.record import read_record
 from edgekit.errors import ValidationError
-from edgekit.targets import get_target, target_names
+from edgekit.build.targets import get_target, target_names
 from tests.conftest import leftovers
 
 FAST_RECIPE = "[quantize]\ncalibration_samples = 64\n"
@@ -57,7 +58,7 @@ def _check_rows(target: str, record: dict) -> None:
 
 
 def _check_structure(target: str, result, layers: int) -> None:
-    record, out = result.record, result.out_dir
+    record, out = result.record.data, result.out_dir
     _check_rows(target, record)
     assert set(record["files"]) >= {get_target(target).model_file, "tokenizer.json", "config.json"}
     assert not any(name.startswith(".scratch") for name in record["files"]), "intermediate files never ship"
@@ -101,8 +102,8 @@ def test_every_target_on_tiny_roberta(tiny_classifier, tmp_path, target):
     recipe.write_text(FAST_RECIPE)
     result = api.export(model=str(tiny_classifier), target=target, out=tmp_path / "art", quiet=True, samples=32,
                         recipe=recipe)
-    assert result.record["validation"]["passed"] is True
-    assert result.record["target"]["name"] == target
+    assert result.record.data["validation"]["passed"] is True
+    assert result.record.data["target"]["name"] == target
     _check_structure(target, result, layers=2)
 
 
@@ -111,7 +112,7 @@ def test_every_target_on_minilm(minilm_dir, tmp_path, target):
     # Each target's own recipe: real weights need the full calibration and validation sets.
     result = api.export(model=str(minilm_dir), task="feature-extraction", target=target, out=tmp_path / "m",
                         quiet=True)
-    figures = result.record["validation"]
+    figures = result.record.data["validation"]
     assert figures["passed"] is True and figures["cosine_mean"] >= 0.99
     _check_structure(target, result, layers=6)
 
@@ -122,14 +123,14 @@ def test_kernel_forms_are_built_as_asked(tiny_classifier, tmp_path, form):
     recipe.write_text(f'[kernels]\nskip_layernorm = "{form}"\nbias_gelu = "{form}"\n')
     result = api.export(model=str(tiny_classifier), target="onnxruntime-fp32", out=tmp_path / "o", quiet=True,
                         samples=16, recipe=recipe)
-    assert result.record["validation"]["passed"] is True  # FP32: within atol of PyTorch either way
-    forms = {op: f["form"] for op, f in result.record["kernels"].items()}
+    assert result.record.data["validation"]["passed"] is True  # FP32: within atol of PyTorch either way
+    forms = {op: f["form"] for op, f in result.record.data["kernels"].items()}
     if form == "split":  # FP32: ORT fuses Add + Gelu back into BiasGelu at load, so that split is refused
         assert forms == {"SkipLayerNormalization": "split", "BiasGelu": "fused"}
-        assert "fuses 2 of the split BiasGelu again" in result.record["kernels"]["BiasGelu"]["reason"]
+        assert "fuses 2 of the split BiasGelu again" in result.record.data["kernels"]["BiasGelu"]["reason"]
     else:
         assert forms == {"SkipLayerNormalization": "fused", "BiasGelu": "fused"}
-    _check_kernel_forms(result.record, _ops(result.model_path), layers=2)
+    _check_kernel_forms(result.record.data, _ops(result.model_path), layers=2)
 
 
 def test_search_keeps_sensitive_ops_float_when_first_try_fails(tiny_checkpoints, tmp_path):
@@ -139,11 +140,11 @@ def test_search_keeps_sensitive_ops_float_when_first_try_fails(tiny_checkpoints,
                       '[validate]\nmax_drop = 1e-9\nsamples = 16\n')
     result = api.export(model=str(tiny_checkpoints["feature-extraction"]), target="onnxruntime-int8",
                         out=tmp_path / "o", quiet=True, recipe=recipe)
-    q = result.record["quantization"]
+    q = result.record.data["quantization"]
     first = q["candidates"][0]
     assert first["label"] == "dynamic" and first["passed"] is False, "the first try must fail"
     assert q["passed"] is True and len(q["kept_float"]) > 0
-    measured = [entry["op"] for entry in result.record["quantization_sensitivity"]]
+    measured = [entry["op"] for entry in result.record.data["quantization_sensitivity"]]
     # fused graph, 2 layers: one Attention (Q, K, V projections) and 3 weight MatMuls per layer
     assert len(measured) == 8 and sum(op.startswith("Attention") for op in measured) == 2
     passing = [c for c in q["candidates"] if c["passed"]]
@@ -162,8 +163,10 @@ def test_search_that_fails_saves_best_candidate(tiny_checkpoints, tmp_path):
         api.export(model=str(tiny_checkpoints["feature-extraction"]), target="onnxruntime-int8", out=out,
                    quiet=True, recipe=recipe)
     assert leftovers(tmp_path) == ["impossible.toml", "o.rejected"]
-    rejected = json.loads((tmp_path / "o.rejected" / "edgekit.json").read_text())
-    assert rejected["passed"] is False and rejected["quantization"]["candidates"]
+    rejected = read_record(tmp_path / "o.rejected")  # the same format as a built artefact's record
+    assert rejected.status == "rejected" and rejected.quantization["passed"] is False
+    assert rejected.quantization["candidates"] and "accuracy budget" in rejected.data["rejected_because"]
+    assert set(rejected.files) == {"model.onnx"} and rejected.target_name == "onnxruntime-int8"
     assert (tmp_path / "o.rejected" / "model.onnx").is_file()
 
 
@@ -178,11 +181,11 @@ def test_progress_is_shown_during_calibration(runner, cli, tiny_classifier, tmp_
 
 
 def test_calibration_data_file_is_used_and_disjoint(tiny_classifier, tmp_path):
-    from edgekit.corpus import load_corpus
+    from edgekit.build.corpus import load_corpus
 
     texts = tmp_path / "calib.jsonl"
     texts.write_text("\n".join(json.dumps({"text": t}) for t in load_corpus()[-40:]) + "\n")
     result = api.export(model=str(tiny_classifier), target="onnxruntime-int8-arm64", out=tmp_path / "o",
                         quiet=True, samples=16, calibration_data=texts)
-    assert result.record["calibration"]["source"] == str(texts)
-    assert result.record["calibration"]["texts"] <= 40
+    assert result.record.data["calibration"]["source"] == str(texts)
+    assert result.record.data["calibration"]["texts"] <= 40

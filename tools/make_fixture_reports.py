@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.bench.report import config_entry, new_report, save_report
+from edgekit.measure.result import config_entry, new_report, save_report
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "reports"
 CREATED = "2026-01-01T00:00:00+00:00"

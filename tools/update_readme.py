@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from edgekit.targets import all_targets
+from edgekit.build.targets import all_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

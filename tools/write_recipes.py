@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.recipes import default_recipe
-from edgekit.targets import all_targets
+from edgekit.build.recipes import default_recipe
+from edgekit.build.targets import all_targets
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.bundle.manifest import read_manifest, verify_files
 from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError
 from edgekit.runtime import postprocess
+from edgekit.runtime.manifest import read_manifest, verify_files
+from edgekit.runtime.sessions import check_threads, open_runner
 
 TOKENIZER_MODES = ("python", "graph")
 _RUNTIME_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
@@ -31,8 +32,7 @@ def load(bundle: Path | str, *, threads: int | None = None, tokenizer: str = "py
     bundle = Path(bundle)
     if tokenizer not in TOKENIZER_MODES:
         raise InvalidChoiceError("tokenizer mode", tokenizer, TOKENIZER_MODES)
-    if threads is not None and threads < 1:
-        raise InputError(f"threads must be a positive number, got {threads}")
+    check_threads(threads)
     manifest = read_manifest(bundle)
     if verify:
         verify_files(bundle, manifest)
@@ -52,8 +52,6 @@ def _require_runtime(manifest: dict) -> None:
 
 class BundleModel:
     def __init__(self, bundle: Path, manifest: dict, *, threads: int | None, tokenizer_mode: str) -> None:
-        from edgekit.inference import open_runner
-
         self.bundle = bundle
         self.manifest = manifest
         self.task = manifest["task"]
@@ -63,7 +61,7 @@ class BundleModel:
         self._tokenizer = _load_tokenizer(bundle, manifest)
         self._input_names = [i["name"] for i in manifest["inputs"]]
         if tokenizer_mode == "graph":
-            from edgekit.bundle.graph_tokenizer import open_text_runner
+            from edgekit.runtime.text_model import open_text_runner
 
             graph = manifest.get("graph_tokenizer") or {}
             if not graph.get("built"):
@@ -151,8 +149,9 @@ class BundleModel:
         self._require("feature-extraction")
         rows = self._run(texts, batch_size=batch_size, truncate=truncate,
                          per_row=lambda out, row, _: postprocess.mean_pool(
-                             out["last_hidden_state"][row], out["attention_mask"][row], normalize=normalize))
-        return np.stack(rows)
+                             out["last_hidden_state"][row:row + 1], out["attention_mask"][row:row + 1],
+                             normalize=normalize)[0])
+        return np.stack(rows).astype(np.float32)
 
     def fill_mask(self, texts: Sequence[str], *, top_k: int = 5, batch_size: int = 32,
                   truncate: bool = True) -> list[list[dict]]:

@@ -17,12 +17,14 @@ def classification(logits: np.ndarray, labels: dict[int, str]) -> dict:
             "scores": {labels.get(i, str(i)): float(p) for i, p in enumerate(probs)}}
 
 
-def mean_pool(hidden: np.ndarray, mask: np.ndarray, *, normalize: bool) -> np.ndarray:
-    weights = mask[: hidden.shape[0], None].astype(np.float64)
-    pooled = (hidden.astype(np.float64) * weights).sum(axis=0) / max(weights.sum(), 1e-9)
+def mean_pool(hidden: np.ndarray, mask: np.ndarray, *, normalize: bool = True) -> np.ndarray:
+    """Sentence vectors (batch, hidden) from hidden states (batch, sequence, hidden): the mean over real tokens
+    (mask 1), L2-normalised by default: the sentence-embedding recipe of sentence-transformers. float64."""
+    weights = np.asarray(mask)[:, : hidden.shape[1], None].astype(np.float64)
+    pooled = (hidden.astype(np.float64) * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
     if normalize:
-        pooled = pooled / max(np.linalg.norm(pooled), 1e-12)
-    return pooled.astype(np.float32)
+        pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return pooled
 
 
 def fill_mask(logits: np.ndarray, encoding, mask_id: int | None, tokenizer, top_k: int) -> list[dict]:

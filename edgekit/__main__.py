@@ -1,0 +1,5 @@
+"""python -m edgekit: the command line."""
+
+from edgekit.cli import main
+
+main()

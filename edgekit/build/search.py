@@ -1,0 +1,266 @@
+"""The accuracy-gated quantisation search, shared by the ONNX Runtime and OpenVINO INT8 passes.
+
+Every method the recipe names is built and validated; the fastest one inside --max-drop wins (or, with
+choose = "first", the first passing one in recipe order, where timing on the building machine means nothing).
+If none passes and the recipe allows a search, each weight op is quantised alone to rank its damage, and the
+most sensitive ops are kept in float in growing numbers; again the fastest passing build wins. If nothing
+passes, the best candidate's model and record are saved beside the output and the build fails.
+
+Two complaints about existing tuners shaped it: they stop at the first passing configuration rather than the
+fastest, and they return nothing when no configuration passes. The core (gated_search, rank_sensitivity,
+exclusion_candidates) is metric-agnostic: callers supply build, evaluate, passes, score and latency.
+
+Recipe section [quantize] (QuantizeSettings).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgekit.build.budget import drop_name, fidelity_drop
+from edgekit.errors import InputError, InvalidChoiceError, RecipeError, ValidationError
+
+if TYPE_CHECKING:
+    from edgekit.build.state import BuildState
+
+CHOICE_RULES = ("fastest", "first")
+SEARCH_SIZES = (1, 2, 3, 4, 6, 8, 12, 16)  # how many of the most sensitive ops a search keeps in float
+
+Figures = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class QuantizeSettings:
+    candidates: tuple[str, ...] = ()  # methods to try; the fastest inside the budget wins
+    calibration_samples: int = 300  # corpus sentences, disjoint from the validation ones
+    calibration_data: str = ""  # a .txt/.jsonl/.csv file instead of the shipped corpus
+    choose: str = "fastest"  # among passing candidates: "fastest" (measured here) or "first" (recipe order)
+    search: bool = True  # when no candidate passes, keep the most sensitive ops in float
+    max_float_ops: int = 8  # the most ops the search may keep in float
+
+    def check(self) -> None:
+        if not (isinstance(self.calibration_samples, int) and not isinstance(self.calibration_samples, bool)
+                and self.calibration_samples > 0):
+            raise RecipeError(f"calibration_samples must be a positive integer, got {self.calibration_samples!r}")
+        if not (isinstance(self.max_float_ops, int) and self.max_float_ops >= 0):
+            raise RecipeError(f"max_float_ops must be a non-negative integer, got {self.max_float_ops!r}")
+        if self.choose not in CHOICE_RULES:
+            raise RecipeError(f"choose must be 'fastest' or 'first', got {self.choose!r}")
+
+
+# (state, source model, destination, ops to keep in float) -> what was done
+Builder = Callable[["BuildState", Path, Path, Sequence[str]], dict]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of building an INT8 model, named in a recipe's candidates."""
+    name: str
+    build: Builder
+    sensitive_ops: Callable[[Path], list[str]]  # ops the search may keep in float, for a source model
+    description: str
+    unfused: bool = False  # quantise the graph as exported, before fusion (ORT: measured faster on some CPUs)
+
+
+def method_registry(*methods: Method) -> dict[str, Method]:
+    registry: dict[str, Method] = {}
+    for method in methods:
+        if method.name in registry:
+            raise ValueError(f"duplicate quantisation method {method.name!r}")
+        registry[method.name] = method
+    return registry
+
+
+def check_candidates(settings: QuantizeSettings, methods: Mapping[str, Method]) -> None:
+    if not settings.candidates:
+        raise RecipeError(f"[quantize] candidates is empty; name one or more of: {', '.join(methods)}")
+    for name in settings.candidates:
+        if name not in methods:
+            raise InvalidChoiceError("quantisation method", name, tuple(methods))
+
+
+# -- the metric-agnostic core ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Candidate:
+    """One way of building the model, e.g. "dynamic per-channel, 2 most sensitive MatMuls in float"."""
+    label: str
+    build: Callable[[Path], Any]  # writes the model to the given path
+    excluded: tuple[str, ...] = ()
+    suffix: str = ".onnx"  # file type the build writes (".xml" for OpenVINO IR)
+
+
+@dataclass
+class Outcome:
+    label: str
+    path: Path
+    excluded: tuple[str, ...]
+    figures: dict[str, Any]
+    passed: bool
+    score: float
+    latency_ms: float | None = None
+
+
+@dataclass
+class SearchResult:
+    chosen: Outcome
+    passed: bool  # False: nothing met the budget; `chosen` is then the best-scoring candidate
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"label": o.label, "passed": o.passed, "score": o.score, "latency_ms": o.latency_ms,
+                 "excluded": list(o.excluded), "figures": dict(o.figures), "chosen": o is self.chosen}
+                for o in self.outcomes]
+
+
+def rank_sensitivity(*, candidates: Sequence[str], build: Callable[[Sequence[str], Path], Any],
+                     evaluate: Callable[[Path], Figures], score: Callable[[Figures], float], work_dir: Path,
+                     suffix: str = ".onnx") -> list[tuple[str, float]]:
+    """Quantise one node at a time (all other candidates kept float) and score it; most harmful first.
+
+    One build and one evaluation per node: measuring nodes alone, rather than removing them one at a
+    time from a fully quantised model, keeps one node's error from masking another's.
+    """
+    names = list(dict.fromkeys(candidates))
+    if not names:
+        raise InputError("rank_sensitivity needs at least one candidate node")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path = work_dir / ("sensitivity_probe" + suffix)
+    scores = []
+    try:
+        for name in names:
+            build([n for n in names if n != name], path)
+            scores.append((name, float(score(evaluate(path)))))
+    finally:
+        path.unlink(missing_ok=True)
+    return sorted(scores, key=lambda item: item[1])  # lowest score = largest damage
+
+
+def exclusion_candidates(*, ranking: Sequence[str], build: Callable[[Sequence[str], Path], Any],
+                         sizes: Sequence[int] = (0, 1, 2, 3, 4, 6, 8), label: str = "int8",
+                         suffix: str = ".onnx") -> list[Candidate]:
+    """Candidates keeping the k most sensitive nodes (from `ranking`) float, for each k in `sizes`."""
+    ks = sorted({k for k in sizes if 0 <= k <= len(ranking)})
+    return [Candidate(label=f"{label}-float{k}", excluded=tuple(ranking[:k]), suffix=suffix,
+                      build=lambda dst, keep=tuple(ranking[:k]): build(list(keep), dst)) for k in ks]
+
+
+def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], Figures],
+                 passes: Callable[[Figures], bool], score: Callable[[Figures], float],
+                 latency: Callable[[Sequence[Path]], Sequence[float]], work_dir: Path,
+                 keep_all: bool = False) -> SearchResult:
+    """Build and evaluate every candidate; time the passing ones; choose the fastest passing one.
+
+    `latency` gets all passing models at once and returns milliseconds in the same order, so it can
+    interleave their runs (fairer than timing one after another on a noisy machine).
+    If none passes, the best-scoring candidate is chosen (and timed) so its figures can be reported.
+    Unchosen model files are deleted unless keep_all.
+    """
+    if not candidates:
+        raise InputError("gated_search needs at least one candidate")
+    labels = [c.label for c in candidates]
+    if len(set(labels)) != len(labels):
+        raise InputError(f"candidate labels must be unique: {labels}")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for cand in candidates:
+        path = work_dir / f"{_safe(cand.label)}{cand.suffix}"
+        cand.build(path)
+        figures = dict(evaluate(path))
+        outcomes.append(Outcome(cand.label, path, cand.excluded, figures, bool(passes(figures)),
+                                float(score(figures))))
+    passing = [o for o in outcomes if o.passed]
+    timed = passing or [max(outcomes, key=lambda o: o.score)]
+    times = list(latency([o.path for o in timed]))
+    if len(times) != len(timed):
+        raise InputError(f"latency returned {len(times)} timings for {len(timed)} models")
+    for o, ms in zip(timed, times):
+        o.latency_ms = float(ms)
+    chosen = min(timed, key=lambda o: o.latency_ms)
+    if not keep_all:
+        for o in outcomes:
+            if o is not chosen:
+                _remove(o.path)
+    return SearchResult(chosen=chosen, passed=bool(passing), outcomes=outcomes)
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    data = path.with_name(path.name + ".data")  # external weights, if a builder wrote any
+    if data.exists():
+        shutil.rmtree(data) if data.is_dir() else data.unlink()
+
+
+# -- the build-side driver --------------------------------------------------------------------------------
+def run_search(state: BuildState, settings: QuantizeSettings, methods: Mapping[str, Method], *, suffix: str,
+               adopt: Callable[[Path], None]) -> None:
+    """Build the recipe's candidates with `methods`, search if none passes, and adopt the chosen model."""
+    check_candidates(settings, methods)
+    budget = state.validate_settings.budget
+    infos: dict[str, dict] = {}
+
+    def source(method: Method) -> Path:
+        return state.unfused if method.unfused else state.current
+
+    def builder(method: Method, keep_float: Sequence[str]):
+        def build(dst: Path) -> None:
+            infos[dst.name] = {**method.build(state, source(method), dst, keep_float),
+                               "graph": "unfused" if method.unfused else "as built so far"}
+        return build
+
+    candidates = [Candidate(label=m, build=builder(methods[m], ()), suffix=suffix) for m in settings.candidates]
+    with state.progress.bar(f"building and validating {len(candidates)} INT8 candidate(s)", len(candidates)) as tick:
+        result = gated_search(candidates, evaluate=_ticking(state.evaluate, tick), passes=budget.passes,
+                              score=budget.score, latency=state.latencies_ms, work_dir=state.scratch / "candidates",
+                              keep_all=True)
+    if result.passed and settings.choose == "first":
+        result.chosen = next(o for o in result.outcomes if o.passed)
+    log = result.summary()
+    if not result.passed and settings.search and settings.max_float_ops > 0:
+        best = methods[max(result.outcomes, key=lambda o: o.score).label]
+        ops = best.sensitive_ops(source(best))
+        with state.progress.bar(f"measuring the sensitivity of {len(ops)} ops ({best.name})", len(ops)) as tick:
+            ranking = rank_sensitivity(candidates=ops, build=lambda keep, dst: builder(best, keep)(dst),
+                                       evaluate=_ticking(state.evaluate, tick), score=budget.score,
+                                       work_dir=state.scratch / "sensitivity", suffix=suffix)
+        sizes = [k for k in SEARCH_SIZES if k <= settings.max_float_ops]
+        search = exclusion_candidates(ranking=[name for name, _ in ranking], sizes=sizes, label=best.name,
+                                      build=lambda keep, dst: builder(best, keep)(dst), suffix=suffix)
+        with state.progress.bar(f"searching float-kept ops ({len(search)} builds)", len(search)) as tick:
+            result = gated_search(search, evaluate=_ticking(state.evaluate, tick), passes=budget.passes,
+                                  score=budget.score, latency=state.latencies_ms, work_dir=state.scratch / "search",
+                                  keep_all=True)
+        log += result.summary()
+        state.record.setdefault("quantization_sensitivity", [{"op": n, "score": s} for n, s in ranking])
+    chosen = result.chosen
+    state.record["quantization"] = {
+        "chosen": chosen.label, "passed": result.passed, "kept_float": list(chosen.excluded),
+        "max_drop": budget.max_drop_for(chosen.figures), "drop_measure": drop_name(chosen.figures),
+        "drop": fidelity_drop(chosen.figures),
+        "details": infos.get(chosen.path.name, {}), "candidates": log,
+        "rule": f"{settings.choose} candidate inside the budget; if none, the best-scoring one is saved and the "
+                "build fails",
+    }
+    if not result.passed:
+        from edgekit.build.builder import save_rejected
+
+        saved = save_rejected(state, chosen.path, reason="no INT8 build met the accuracy budget")
+        raise ValidationError(
+            f"no INT8 build met the accuracy budget: the best, {chosen.label} with {len(chosen.excluded)} ops kept "
+            f"float, has {'; '.join(budget.failures(chosen.figures))}; its model and record were saved to {saved}")
+    adopt(chosen.path)
+
+
+def _ticking(evaluate, tick):
+    def wrapped(path: Path) -> dict:
+        figures = evaluate(path)
+        tick(1)
+        return figures
+    return wrapped

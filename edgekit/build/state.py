@@ -1,0 +1,119 @@
+"""The state a build's passes share: inputs, the model file so far, the record, cached reference outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.build.corpus import CALIBRATION_RESERVE, load_corpus, read_text_file, split_corpus
+from edgekit.build.passes.validate import ValidateSettings
+from edgekit.build.progress import Progress
+from edgekit.build.recipes import Recipe
+from edgekit.build.search import QuantizeSettings
+from edgekit.build.sources import ModelSource
+from edgekit.build.targets import Target
+from edgekit.build.tasks import Task
+from edgekit.build.timing import Timing, median_ms
+
+# Enough to rank candidates, not a benchmark: a few warm-up calls, then interleaved rounds.
+CANDIDATE_TIMING = Timing(warmup=3, runs=15, settle_ms=0, spinning=False)
+
+
+@dataclass
+class BuildState:
+    source: ModelSource
+    task: Task
+    target: Target
+    recipe: Recipe
+    work_dir: Path  # becomes the artefact directory
+    out_dir: Path  # where it will be renamed to
+    scratch: Path  # intermediate files; never shipped
+    progress: Progress
+    model: Any = None
+    tokenizer: Any = None
+    current: Path | None = None  # the model file so far
+    unfused: Path | None = None  # the graph as exported (pruned like `current`), for INT8 that quantises unfused
+    companions: dict[str, Path] = field(default_factory=dict)  # shipped name -> file, beside the model file
+    record: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # results passes may share within one build
+    checks_before_validation: list[Callable[[BuildState], None]] = field(default_factory=list)
+
+    @property
+    def validate_settings(self) -> ValidateSettings:
+        return self.recipe.section("validate")
+
+    @property
+    def quantize_settings(self) -> QuantizeSettings:
+        return self.recipe.section("quantize")
+
+    @cached_property
+    def _corpus_split(self) -> tuple[list[str], list[str]]:
+        return split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE, validation=self.validate_settings.samples)
+
+    def validation_texts(self) -> list[str]:
+        return self._corpus_split[1]
+
+    def calibration_texts(self) -> list[str]:
+        """Calibration text, never overlapping the validation text."""
+        settings = self.quantize_settings
+        texts = read_text_file(Path(settings.calibration_data)) if settings.calibration_data else self._corpus_split[0]
+        held_out = set(self.validation_texts())
+        return [t for t in texts if t not in held_out][:settings.calibration_samples]
+
+    def calibration_feeds(self, *, batch_size: int | None = None) -> list[dict[str, np.ndarray]]:
+        """The calibration texts tokenised; the record says where they came from."""
+        texts = self.calibration_texts()
+        self.record.setdefault("calibration", {
+            "texts": len(texts),
+            "source": self.quantize_settings.calibration_data
+            or "edgekit corpus (calibration split, disjoint from validation)"})
+        return self.tokenize(texts, batch_size=batch_size)
+
+    @cached_property
+    def input_names(self) -> list[str]:
+        from edgekit.build.passes.export import model_input_names
+
+        return model_input_names(self.model)
+
+    def tokenize(self, texts: list[str], *, batch_size: int | None = None) -> list[dict[str, np.ndarray]]:
+        from edgekit.build.reference import tokenize_batches
+
+        v = self.validate_settings
+        return tokenize_batches(self.tokenizer, texts, input_names=self.input_names,
+                                batch_size=batch_size or v.batch_size, max_length=v.max_length)
+
+    @cached_property
+    def validation_batches(self) -> list[dict[str, np.ndarray]]:
+        return self.tokenize(self.validation_texts())
+
+    @cached_property
+    def reference(self) -> list[dict[str, np.ndarray]]:
+        from edgekit.build.reference import reference_outputs
+
+        return reference_outputs(self.model, self.task, self.validation_batches)
+
+    def evaluate(self, model_path: Path, *, precision: str | None = None) -> dict:
+        """Fidelity of a model file to the PyTorch FP32 reference on the held-out batches."""
+        from edgekit.build.fidelity import compare_outputs
+        from edgekit.runtime.sessions import open_runner
+
+        run = open_runner(model_path, precision=precision or self.target.inference_precision)
+        candidate = [run(feeds) for feeds in self.validation_batches]
+        return compare_outputs(self.task, self.reference, candidate,
+                               [b["attention_mask"] for b in self.validation_batches])
+
+    def latencies_ms(self, model_paths: list[Path]) -> list[float]:
+        """Median batch-1 latency of each model on the longest held-out text, timed interleaved round by
+        round so machine noise hits all alike: enough to rank candidates, not a benchmark."""
+        from edgekit.runtime.sessions import open_runner
+
+        longest = max(self.validation_texts(), key=len)
+        feeds = self.tokenize([longest], batch_size=1)[0]
+        runners = {str(i): open_runner(p, precision=self.target.inference_precision) for i, p in enumerate(model_paths)}
+        medians = median_ms(runners, feeds, CANDIDATE_TIMING)
+        return [medians[str(i)] for i in range(len(model_paths))]

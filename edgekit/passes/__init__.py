@@ -1,1 +1,0 @@
-"""Optimisation passes: plain functions from one model file to another."""
