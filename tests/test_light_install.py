@@ -112,8 +112,10 @@ def test_light_runtime_loads_a_bundle_with_only_its_runtime(tiny_artefact, tmp_p
         from edgekit import runtime
         answers = runtime.load({str(bundle)!r}, threads=1).predict(["A short real sentence.", "Another one."])
         loaded = sorted(m for m in ("torch", "transformers", "onnx", "openvino", "matplotlib") if m in sys.modules)
-        print(json.dumps({{"labels": [a["label"] for a in answers], "loaded": loaded}}))
+        layers = sorted({{m.split(".")[1] for m in sys.modules if m.startswith("edgekit.") and m.count(".") > 0}})
+        print(json.dumps({{"labels": [a["label"] for a in answers], "loaded": loaded, "layers": layers}}))
     """)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(report["labels"]) == 2 and report["loaded"] == []
+    assert report["layers"] == ["errors", "runtime"], "the device runtime loads nothing of the build side"
