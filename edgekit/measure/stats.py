@@ -41,9 +41,10 @@ def latency_stats(samples_ms: list[float]) -> dict:
     }
 
 
-def _bootstrap_median(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap(statistic, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The statistic of BOOTSTRAP_RESAMPLES resamples (with replacement) of values."""
     picks = rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))
-    return np.median(values[picks], axis=1)
+    return statistic(values[picks], axis=1)
 
 
 def paired_ratio(slow_ms: list[float], fast_ms: list[float], *, seed: int = 0) -> dict:
@@ -53,22 +54,22 @@ def paired_ratio(slow_ms: list[float], fast_ms: list[float], *, seed: int = 0) -
     if len(slow) != len(fast) or len(slow) == 0:
         raise ValueError("paired samples must be non-empty and of equal length")
     ratios = slow / fast
-    boots = _bootstrap_median(ratios, np.random.default_rng(seed))
+    boots = _bootstrap(np.median, ratios, np.random.default_rng(seed))
     return {"median": float(np.median(ratios)), "ci95": [float(np.percentile(boots, 2.5)),
                                                          float(np.percentile(boots, 97.5))],
             "p10": float(np.percentile(ratios, 10)), "p90": float(np.percentile(ratios, 90)), "n": len(ratios),
             "paired": True}
 
 
-def unpaired_ratio(slow_ms: list[float], fast_ms: list[float], *, seed: int = 0) -> dict:
-    """median(slow)/median(fast) for samples from different runs, with a bootstrap 95% CI that resamples
-    each side independently."""
+def unpaired_ratio(slow_ms: list[float], fast_ms: list[float], *, seed: int = 0, statistic=np.median) -> dict:
+    """statistic(slow)/statistic(fast) (the median by default) for samples from different runs, with a
+    bootstrap 95% CI that resamples each side independently."""
     slow, fast = np.asarray(slow_ms, dtype=float), np.asarray(fast_ms, dtype=float)
     if len(slow) == 0 or len(fast) == 0:
         raise ValueError("samples must be non-empty")
     rng = np.random.default_rng(seed)
-    boots = _bootstrap_median(slow, rng) / _bootstrap_median(fast, rng)
-    return {"median": float(np.median(slow) / np.median(fast)),
+    boots = _bootstrap(statistic, slow, rng) / _bootstrap(statistic, fast, rng)
+    return {"median": float(statistic(slow) / statistic(fast)),
             "ci95": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))],
             "n": min(len(slow), len(fast)), "paired": False}
 
