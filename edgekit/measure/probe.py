@@ -62,15 +62,15 @@ def _best_rate(session, feeds: dict[str, np.ndarray], ops: float, seconds: float
     return ops / min(medians), calls * GROUPS
 
 
-def measure_peaks(*, threads: int, seconds: float = 1.0) -> dict:
+def measure_peaks(*, threads: int, seconds: float = 1.0, refresh: bool = False) -> dict:
     """FP32 GFLOP/s and INT8 GOP/s of a 128x768 @ 768x3072 matrix multiply with `threads` threads, each
     timed for about `seconds` after warm-up. Peak, not typical: the fastest of several medians. Cached per
-    thread count for the life of the process."""
+    thread count for the life of the process; refresh probes again."""
     if threads < 1:
         raise InputError(f"threads must be a positive number, got {threads}")
     if seconds <= 0:
         raise InputError(f"seconds must be positive, got {seconds}")
-    if threads not in _CACHE:
+    if refresh or threads not in _CACHE:
         import onnxruntime as ort
 
         m, k, n = SHAPE

@@ -132,6 +132,8 @@ def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_len
                                                                  **skipped),
                             peak_ops=peak * 1e9 if peak else None, peak_name="int8" if int8 else "fp32"))
                     advance(1)
+    if probe_peaks:
+        _recheck_peaks(report, progress)
     for name, (artefact, _) in references.items():
         report["artefacts"].append(_reference_description(name, artefact))
     if eval_data is not None:
@@ -141,6 +143,32 @@ def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_len
                                               max_length=eval_max_length, progress=progress,
                                               spinning=timing.spinning)
     return report
+
+
+def _recheck_peaks(report: dict, progress: Progress) -> None:
+    """No model runs faster than the machine's matrix-multiply peak: where one seems to, the probe met a
+    noisy moment. Probe those thread counts again, keep the higher peak of both probes, recompute every
+    efficiency there, and flag any figure still above it."""
+    from edgekit.measure.probe import measure_peaks
+
+    peaks = report["machine"]["peaks"]
+    over = sorted({c["threads"] for c in report["configs"] if (c.get("efficiency") or {}).get("fraction", 0) > 1})
+    for threads in over:
+        with progress.step(f"probing the {threads}-thread peaks again (a model measured above them)"):
+            fresh = measure_peaks(threads=threads, seconds=2.0, refresh=True)
+            time.sleep(0.2)
+        probed = peaks[str(threads)]
+        for key, name in (("fp32_gflops", "fp32"), ("int8_gops", "int8")):
+            probed[key] = max(probed[key], fresh[key])
+            for config in report["configs"]:
+                efficiency = config.get("efficiency")
+                if config["threads"] == threads and efficiency and efficiency["peak"] == name:
+                    efficiency["fraction"] = efficiency["achieved_gops"] / probed[key]
+        probed["probes"] = probed.get("probes", 1) + 1
+    for config in report["configs"]:
+        efficiency = config.get("efficiency")
+        if efficiency and efficiency["fraction"] > 1:
+            efficiency["above_peak"] = True  # the views show it flagged, never as a real share of the peak
 
 
 def _describe(label: str, artefact: Artefact, isolate: bool, batch: int, seq_len: int, threads: int,

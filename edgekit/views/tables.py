@@ -172,6 +172,8 @@ def _mean_with_ci(stats: dict) -> str:
 def _efficiency(entry: dict) -> str:
     efficiency = entry.get("efficiency") or {}
     share = number(efficiency.get("fraction"), ".1%")
+    if share != MISSING and (efficiency.get("above_peak") or float(efficiency["fraction"]) > 1):
+        return "over the probed peak: noisy probe"  # never a share above 100% as if it were real
     if share != MISSING and efficiency.get("peak"):
         return f"{share} of {efficiency['peak']}"
     return share
