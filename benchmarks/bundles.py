@@ -91,5 +91,17 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+TITLE = "Bundles end to end: text in, answer out"
+
+
+def summary(result: dict) -> str:
+    seen, parts = set(), []
+    for row in result["rows"]:
+        if row["bundle"] not in seen:
+            seen.add(row["bundle"])
+            parts.append(f"{row['bundle']} {row['bundle_mb']:.0f} MB")
+    return "; ".join(parts)
+
+
 if __name__ == "__main__":
     main()

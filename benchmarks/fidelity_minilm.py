@@ -150,5 +150,14 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+TITLE = "Fidelity of the INT8 targets on real weights (MiniLM-L6), against plain ORT and NNCF"
+
+
+def summary(result: dict) -> str:
+    rows = result["figures"]
+    return "; ".join(f"{name}: mean cos {rows[name]['cosine_mean']:.4f}, min {rows[name]['cosine_min']:.4f}, "
+                     f"NN {rows[name]['neighbour_agreement']:.3f}" for name in OURS if name in rows)
+
+
 if __name__ == "__main__":
     main()

@@ -168,5 +168,14 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
+TITLE = "Where onnxruntime-int8 spends its time (ORT's per-node profile)"
+
+
+def summary(result: dict) -> str:
+    budget = result["budget"]["after a pause"]
+    return (f"integer MatMuls {budget['int8_matmul_ms']:.1f} of {budget['profiled_ms']:.1f} profiled ms "
+            f"({budget['in_model_over_alone']:.2f}x their time alone)")
+
+
 if __name__ == "__main__":
     main()

@@ -40,5 +40,14 @@ def render(report: dict) -> str:
     return render_markdown(report)
 
 
+TITLE = "The model card's claim: DistilRoBERTa twice as fast as RoBERTa-base"
+
+
+def summary(result: dict) -> str:
+    overall = result["claim"]["overall"]
+    return (f"overall {overall['median']:.2f}x [{overall['ci95'][0]:.2f}, {overall['ci95'][1]:.2f}] over "
+            f"{overall['configurations']} configurations: {result['claim']['verdict']}")
+
+
 if __name__ == "__main__":
     main()

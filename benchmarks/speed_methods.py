@@ -71,7 +71,7 @@ def render(result: dict) -> str:
     names = list(result["methods"])
     goal_keys = [(slow, fast) for slow, fast in GOALS]
     m = result["machine"]
-    lines = [f"# Issue 3 speed-ups under three timing methods (batch 1, sequence 128, {result['threads']} threads"
+    lines = [f"# Speed-ups under three timing methods (batch 1, sequence 128, {result['threads']} threads"
              f"{'; random weights' if result.get('random_weights') else ''})", "",
              f"Machine: {m['cpu']}, ISA {' '.join(m['isa'])}; commit {m['git_commit']}; created {result['created']}; "
              f"{result['runs']} interleaved rounds per method.", "",
@@ -103,6 +103,17 @@ def render(result: dict) -> str:
         cells = [f"{gops[t] / (needed_ms / 1e3) / peak:.0%} | {gops[t] / (p50[t] / 1e3) / peak:.0%}" for t in gops]
         lines.append(f"| {n} | {p50[PYTORCH]:.1f} | {needed_ms:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+TITLE = "The speed-ups under three timing methods (occasional call, serving loop, no pause)"
+
+
+def summary(result: dict) -> str:
+    parts = []
+    for method, entry in result["methods"].items():
+        goal = next(g for g in entry["goals"] if g["fast"] == "onnxruntime-int8")
+        parts.append(f"{method}: PyTorch / onnxruntime-int8 {goal['ratio']['median']:.2f}x")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

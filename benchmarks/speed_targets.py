@@ -1,5 +1,5 @@
-"""Issue 3's speed goals: every x86 target of random:distilroberta-base against PyTorch FP32 eager and
-onnx-fp32, batch 1, sequence 128 (real text), 2 threads, median of paired per-round ratios.
+"""Speed goals against PyTorch FP32 eager and onnx-fp32: every x86 target of random:distilroberta-base,
+batch 1, sequence 128 (real text), 2 threads, median of paired per-round ratios.
 
 Measured with edgekit's harness (edgekit bench): all runtimes in one process, interleaved round by round
 in a shuffled order, with a settle pause after each call so ONNX Runtime's spinning threads (on, as in an
@@ -58,7 +58,7 @@ def goal_ratios(report: dict) -> list[dict]:
 def render(report: dict) -> str:
     from edgekit.views.text import render_markdown
 
-    lines = ["# Issue 3 speed goals (batch 1, sequence 128, "
+    lines = ["# Speed goals against PyTorch FP32 (batch 1, sequence 128, "
              f"{report['settings']['threads'][0]} threads; random weights)", "",
              "| speed-up | median of paired ratios | 95% CI | p10-p90 | goal | met |", "|---|---:|---|---|---:|---|"]
     for g in report["goals"]:
@@ -66,6 +66,13 @@ def render(report: dict) -> str:
         lines.append(f"| {g['slow']} / {g['fast']} | {r['median']:.2f}x | {r['ci95'][0]:.2f}-{r['ci95'][1]:.2f} | "
                      f"{r['p10']:.2f}-{r['p90']:.2f} | {g['goal']:.1f}x | {'yes' if g['met'] else 'NO'} |")
     return "\n".join(lines) + "\n\n" + render_markdown(report)
+
+
+TITLE = "Speed of every x86 target against PyTorch FP32 and onnx-fp32 (batch 1, sequence 128)"
+
+
+def summary(result: dict) -> str:
+    return "; ".join(f"{g['slow'].split(' (')[0]} / {g['fast']} {g['ratio']['median']:.2f}x" for g in result["goals"][:2])
 
 
 if __name__ == "__main__":

@@ -44,5 +44,13 @@ def render(report: dict) -> str:
     return render_markdown(report)
 
 
+TITLE = "Every target: size, load, memory, latency over batch and length, fidelity"
+
+
+def summary(result: dict) -> str:
+    return "size MB: " + ", ".join(f"{a['name'].split(' (')[0]} {a['size_bytes'] / 1e6:.0f}"
+                                   for a in result["artefacts"] if a.get("size_bytes"))
+
+
 if __name__ == "__main__":
     main()
