@@ -143,7 +143,7 @@ def compare(*, baseline: Report | Path | str, others: Sequence[Report | Path | s
     )
 
     parsed_gates = [parse_gate(text) for text in gates]
-    noise_fraction = parse_noise(noise) if isinstance(noise, str) else parse_noise(str(noise))
+    noise_fraction = parse_noise(str(noise))
     if not others:
         raise InputError("compare needs a baseline report and at least one more")
     base = _report(baseline)

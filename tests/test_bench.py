@@ -21,11 +21,8 @@ FAST = Timing(warmup=1, runs=3, settle_ms=0)
 
 
 @pytest.fixture(scope="module")
-def artefacts(tiny_classifier, tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    return {target: api.export(model=str(tiny_classifier), target=target, out=root / target, quiet=True,
-                               samples=16).out_dir
-            for target in ("onnx-fp32", "openvino-fp32", "onnxruntime-int8")}
+def artefacts(tiny_build):
+    return {target: tiny_build(target).out_dir for target in ("onnx-fp32", "openvino-fp32", "onnxruntime-int8")}
 
 
 def test_bench_measures_every_artefact_and_configuration(artefacts, tmp_path):
@@ -272,3 +269,18 @@ def test_a_model_above_the_probed_peak_reprobes_and_is_flagged(monkeypatch):
     assert report["machine"]["peaks"]["2"]["int8_gops"] == 800.0, "the higher of both probes is kept"
     assert report["configs"][0]["efficiency"]["above_peak"] is True
     assert latency_table(report).rows[0][-2] == "over the probed peak: noisy probe"
+
+
+def test_labels_tell_artefacts_of_one_target_apart(tmp_path):
+    from edgekit.build.artefact import Artefact
+    from edgekit.build.record import Record
+    from edgekit.errors import InputError
+    from edgekit.measure.runner import _labels
+
+    def artefact(path, target):
+        return Artefact(tmp_path / path, Record({"target": {"name": target}}))
+
+    labels = _labels([artefact("before/int8", "t"), artefact("after/int8", "t"), artefact("x/other", "u")])
+    assert labels == ["t (before/int8)", "t (after/int8)", "u"]
+    with pytest.raises(InputError, match="given twice"):
+        _labels([artefact("a", "t"), artefact("a", "t")])

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit import api
 from edgekit.build.artefact import Artefact
 from edgekit.measure.flops import flops_per_sequence, skipped_by_record
 from edgekit.measure.isolate import measure_isolated
@@ -208,9 +207,8 @@ def test_measure_peaks_returns_positive_rates_and_caches_them():
 # ---- isolated load time and memory ----
 
 @pytest.fixture(scope="module")
-def tiny_artefact(tiny_classifier, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("a") / "art"
-    return api.export(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True).out_dir
+def tiny_artefact(tiny_build) -> Path:
+    return tiny_build("onnx-fp32").out_dir
 
 
 def test_measure_isolated_reports_load_time_and_memory(tiny_artefact):

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgekit import api, runtime
+from edgekit import runtime
 from edgekit.runtime.archive import extract_bundle
 from edgekit.runtime.manifest import MANIFEST_NAME, read_manifest
 from edgekit.build.bundle.package import package
@@ -20,15 +20,11 @@ from edgekit.runtime.model import TruncationWarning
 
 
 @pytest.fixture(scope="module")
-def tiny_artefacts(tiny_checkpoints, tmp_path_factory):
-    root = tmp_path_factory.mktemp("bundle-src")
-    built = {}
-    for task, target in (("text-classification", "onnx-fp32"), ("text-classification", "openvino-fp32"),
-                         ("text-classification", "onnxruntime-int8"), ("fill-mask", "onnx-fp32"),
-                         ("token-classification", "openvino-fp32")):
-        built[task, target] = api.export(model=str(tiny_checkpoints[task]), target=target, quiet=True, samples=16,
-                                         out=root / f"{task}-{target}").out_dir
-    return built
+def tiny_artefacts(tiny_build):
+    return {(task, target): tiny_build(target, task).out_dir
+            for task, target in (("text-classification", "onnx-fp32"), ("text-classification", "openvino-fp32"),
+                                 ("text-classification", "onnxruntime-int8"), ("fill-mask", "onnx-fp32"),
+                                 ("token-classification", "openvino-fp32"))}
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +89,11 @@ def test_fill_mask_and_token_classification(tiny_artefacts, tmp_path):
 
 
 @pytest.mark.parametrize("target", ["onnx-fp32", "openvino-fp32"])
-def test_minilm_embeddings_match_sentence_transformers_recipe(minilm_dir, tmp_path, target):
+def test_minilm_embeddings_match_sentence_transformers_recipe(minilm_dir, minilm_artefact, tmp_path, target):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    artefact = api.export(model=str(minilm_dir), task="feature-extraction", target=target,
-                          out=tmp_path / "a", quiet=True, samples=16).out_dir
+    artefact = minilm_artefact(target).out_dir
     bundle = package(artefact_dir=artefact, out=tmp_path / "b", graph_tokenizer=False, quiet=True).bundle_dir
     texts = held_out_texts(40)
     vectors = runtime.load(bundle, threads=1).embed(texts, batch_size=16)

@@ -46,9 +46,8 @@ def test_task_override_and_opset(tiny_checkpoints, tmp_path):
     assert "cosine_mean" in result.record.data["validation"]
 
 
-def test_minilm_real_weights_within_1e4(minilm_dir, tmp_path):
-    result = api.export(model=str(minilm_dir), task="feature-extraction", target="onnx-fp32", out=tmp_path / "m",
-                        quiet=True)
+def test_minilm_real_weights_within_1e4(minilm_artefact):
+    result = minilm_artefact("onnx-fp32")
     figures = result.record.data["validation"]
     assert figures["max_abs_diff"] <= 1e-4
     assert figures["cosine_min"] > 0.99999

@@ -28,7 +28,7 @@ REFUSED = {("onnxruntime", "wordpiece"): rf"differs from the Hugging Face tokeni
 
 
 @pytest.fixture(scope="module")
-def artefact(tiny_checkpoints, minilm_dir, tmp_path_factory):
+def artefact(tiny_checkpoints, minilm_artefact, tmp_path_factory):
     """artefact(runtime, kind): a built fp32 artefact (tiny RoBERTa classifier or MiniLM), built once."""
     root = tmp_path_factory.mktemp("graph-tokenizer")
     built = {}
@@ -40,8 +40,7 @@ def artefact(tiny_checkpoints, minilm_dir, tmp_path_factory):
                 result = api.export(model=str(tiny_checkpoints["text-classification"]), target=TARGETS[runtime],
                                     out=out, quiet=True, samples=8)
             else:
-                result = api.export(model=str(minilm_dir), task="feature-extraction", target=TARGETS[runtime],
-                                    out=out, quiet=True, samples=8)
+                result = minilm_artefact(TARGETS[runtime])
             built[(runtime, kind)] = result.out_dir
         return built[(runtime, kind)]
 

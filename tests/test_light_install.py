@@ -12,7 +12,6 @@ import textwrap
 
 import pytest
 
-from edgekit import api
 
 BLOCKER = textwrap.dedent("""
     import sys
@@ -31,9 +30,8 @@ def _run_light(code: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def tiny_artefact(tiny_checkpoints, tmp_path_factory):
-    out = tmp_path_factory.mktemp("light") / "art"
-    return api.export(model=str(tiny_checkpoints["text-classification"]), out=out, quiet=True, samples=8)
+def tiny_artefact(tiny_build):
+    return tiny_build("onnx-fp32")
 
 
 def test_blocker_really_blocks():

@@ -12,9 +12,8 @@ from edgekit import api
 from edgekit.build.record import read_record
 from edgekit.errors import ValidationError
 from edgekit.build.targets import get_target, target_names
-from tests.conftest import leftovers
+from tests.conftest import FAST_RECIPE, leftovers
 
-FAST_RECIPE = "[quantize]\ncalibration_samples = 64\n"
 
 
 def _ops(path) -> Counter:
@@ -97,23 +96,18 @@ def _check_structure(target: str, result, layers: int) -> None:
 
 
 @pytest.mark.parametrize("target", target_names())
-def test_every_target_on_tiny_roberta(tiny_classifier, tmp_path, target):
-    recipe = tmp_path / "fast.toml"
-    recipe.write_text(FAST_RECIPE)
-    result = api.export(model=str(tiny_classifier), target=target, out=tmp_path / "art", quiet=True, samples=32,
-                        recipe=recipe)
+def test_every_target_on_tiny_roberta(tiny_build, target):
+    result = tiny_build(target)
     assert result.record.data["validation"]["passed"] is True
     assert result.record.data["target"]["name"] == target
     _check_structure(target, result, layers=2)
 
 
 @pytest.mark.parametrize("target", target_names())
-def test_every_target_on_minilm(minilm_dir, tmp_path, target):
-    # Each target's own recipe: real weights need the full calibration and validation sets.
-    result = api.export(model=str(minilm_dir), task="feature-extraction", target=target, out=tmp_path / "m",
-                        quiet=True)
+def test_every_target_on_minilm(minilm_artefact, target):
+    result = minilm_artefact(target)  # real weights: the full calibration set, validation on 256+ sentences
     figures = result.record.data["validation"]
-    assert figures["passed"] is True and figures["cosine_mean"] >= 0.99
+    assert figures["passed"] is True and figures["cosine_mean"] >= 0.99 and figures["samples"] >= 256
     _check_structure(target, result, layers=6)
 
 

@@ -38,9 +38,21 @@ Runner = Callable[[dict[str, np.ndarray]], object]
 
 
 def _labels(artefacts: list[Artefact]) -> list[str]:
-    """Target names, made unique with the directory name where two artefacts share a target."""
+    """Target names, made unique where two artefacts share a target by as much of their paths as tells them
+    apart (their directory, then its parent, ...); the same directory twice is an error."""
+    paths = [a.directory.resolve() for a in artefacts]
+    if len(set(paths)) != len(paths):
+        twice = next(p for p in paths if paths.count(p) > 1)
+        raise InputError(f"artefact '{twice}' is given twice; give each artefact once")
     names = [a.name for a in artefacts]
-    return [n if names.count(n) == 1 else f"{n} ({a.directory.name})" for n, a in zip(names, artefacts)]
+    labels = []
+    for name, path in zip(names, paths):
+        rivals = [p for n, p in zip(names, paths) if n == name and p != path]
+        depth = 1
+        while any(p.parts[-depth:] == path.parts[-depth:] for p in rivals):
+            depth += 1
+        labels.append(f"{name} ({'/'.join(path.parts[-depth:])})" if rivals else name)
+    return labels
 
 
 def _check_sizes(batch_sizes: list[int], seq_lens: list[int] | None, threads: list[int]) -> None:
