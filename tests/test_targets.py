@@ -105,9 +105,10 @@ def test_every_target_on_tiny_roberta(tiny_build, target):
 
 @pytest.mark.parametrize("target", target_names())
 def test_every_target_on_minilm(minilm_artefact, target):
-    result = minilm_artefact(target)  # real weights: the full calibration set, validation on 256+ sentences
+    result = minilm_artefact(target)  # real weights; reduced precision validated on 256+ sentences
     figures = result.record.data["validation"]
-    assert figures["passed"] is True and figures["cosine_mean"] >= 0.99 and figures["samples"] >= 256
+    assert figures["passed"] is True and figures["cosine_mean"] >= 0.99
+    assert figures["samples"] >= (64 if get_target(target).precision == "fp32" else 256)
     _check_structure(target, result, layers=6)
 
 
