@@ -173,6 +173,20 @@ def test_progress_is_shown_during_calibration(runner, cli, tiny_classifier, tmp_
     assert result.exit_code == 0, result.output
     assert "calibrating NNCF INT8 on 64 texts" in result.output
     assert "building and validating 3 INT8 candidate(s)" in result.output
+    assert "INFO:nncf" not in result.output, "NNCF's own log lines only with --verbose"
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_nncf_logs_only_when_verbose(verbose):
+    import logging
+
+    from edgekit.build.nncf_tools import nncf_output
+
+    logger = logging.getLogger("nncf")
+    before = logger.level
+    with nncf_output(show_progress=False, verbose=verbose):
+        assert logger.isEnabledFor(logging.INFO) is verbose
+    assert logger.level == before
 
 
 def test_calibration_data_file_is_used_and_disjoint(tiny_classifier, tmp_path):
