@@ -1,5 +1,6 @@
-"""The tokenizer compiled into the runtime's graph: token-for-token equal to Hugging Face's, and the merged
-model equal to the model on Hugging Face tokens, for both runtimes and both tokenizer kinds."""
+"""The tokenizer compiled into the runtime's graph: token-for-token equal to Hugging Face's, and chained before
+the model equal to the model on Hugging Face tokens, for both runtimes and both tokenizer kinds; a bundle
+stores each weight once."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def test_in_graph_tokenizer_equals_hugging_face_and_the_model(artefact, tmp_path
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no scratch left behind
 
     precision = "f32" if runtime == "openvino" else None
-    run = open_text_runner(out, {"runtime": runtime, "inference_precision": precision,
+    run = open_text_runner(out, {"runtime": runtime, "inference_precision": precision, "model_file": model_file,
                                     "graph_tokenizer": {"built": True, **entry}}, threads=1)
     texts = _mixed_texts()
     got = run(texts)
@@ -144,7 +145,8 @@ def test_missing_package_names_it(tmp_path, monkeypatch, runtime, module, packag
     with pytest.raises(MissingDependencyError, match=rf"'{package}'.*edgekit\[export\]"):
         gt.build_graph_tokenizer(artefact_dir=tmp_path, model_file="model.onnx", runtime=runtime, out_dir=tmp_path,
                                  max_length=16, verify_texts=["A text."])
-    manifest = {"runtime": runtime, "graph_tokenizer": {"built": True, "file": "model_text.onnx"}}
+    manifest = {"runtime": runtime, "model_file": "model.onnx",
+                "graph_tokenizer": {"built": True, "file": "tokenizer.onnx"}}
     with pytest.raises(MissingDependencyError, match=rf"in-graph tokenizer.*pip install {package}"):
         open_text_runner(tmp_path, manifest, threads=1)
 
@@ -168,12 +170,17 @@ def test_bundle_answers_the_same_with_either_tokenizer(artefact, tmp_path, runti
     graph_entry = bundle.manifest["graph_tokenizer"]
     if (runtime, kind) in REFUSED:  # the bundle ships without it and says why
         assert graph_entry["built"] is False and re.search(REFUSED[runtime, kind], graph_entry["reason"])
-        assert not [name for name in bundle.manifest["files"] if name.startswith("model_text")]
+        assert not [name for name in bundle.manifest["files"] if name.startswith("tokenizer.") and
+                    not name.endswith(".json")]
         with pytest.raises(InputError, match="no in-graph tokenizer"):
             edge_runtime.load(bundle.bundle_dir, tokenizer="graph")
         return
     assert graph_entry["built"] is True, graph_entry.get("reason")
     assert graph_entry["file"] in bundle.manifest["files"]  # checksummed like every other file
+    assert graph_entry["runs_before"] == bundle.manifest["model_file"]
+    model_bytes = sum(e["bytes"] for n, e in bundle.manifest["files"].items() if n.startswith("model."))
+    tokenizer_bytes = sum(bundle.manifest["files"][name]["bytes"] for name in graph_entry["files"])
+    assert tokenizer_bytes < model_bytes, "the tokenizer model holds no copy of the weights"
     texts = _mixed_texts()
     by_graph = edge_runtime.load(bundle.bundle_dir, tokenizer="graph", threads=1)
     by_python = edge_runtime.load(bundle.bundle_dir, tokenizer="python", threads=1)

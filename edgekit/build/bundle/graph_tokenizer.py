@@ -1,11 +1,13 @@
-"""The tokenizer compiled into the runtime's own graph: one model that takes raw strings.
+"""The tokenizer compiled into the runtime's graph: a small model of its own that maps raw strings to the
+token ids the bundle's model takes, so a device needs no Python tokenizer.
 
 Build side (export extra): the Hugging Face tokenizer saved in an artefact is converted with
-openvino-tokenizers (OpenVINO) or onnxruntime-extensions (ONNX Runtime), joined to the model so the merged
-model maps a string tensor [batch] to the model's outputs plus the attention mask (for mean pooling), and
-checked before it is kept: token ids and masks must equal the Hugging Face tokenizer's on every
-verification text, on long texts (truncation) and on probe texts beyond English (Unicode handling), and
-the merged model's outputs must equal the model's on Hugging Face input. Anything less raises BundleError and nothing is written.
+openvino-tokenizers (OpenVINO) or onnxruntime-extensions (ONNX Runtime) into tokenizer.{xml,onnx}, beside the
+model rather than merged into it, so no weight is stored twice: the runtime runs the tokenizer model, then
+the model. It is checked before it is kept: token ids and masks must equal the Hugging Face tokenizer's on
+every verification text, on long texts (truncation) and on probe texts beyond English (Unicode handling),
+and the two models chained must give the model's outputs on Hugging Face input. Anything less raises
+BundleError and nothing is written.
 
 The runtime side (light install + the graph-tokenizer extra) is edgekit.runtime.text_model.
 """
@@ -26,10 +28,10 @@ from edgekit.runtime.text_model import MASK_OUTPUT, TEXT_INPUT, TextRunner, open
 
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 VERIFY_BATCH = 32
-MODEL_CHECK_TEXTS = 7  # plus one long text: one mixed-length batch through the merged model
+MODEL_CHECK_TEXTS = 7  # plus one long text: one mixed-length batch through the chained models
 LONG_TEXTS = 2  # texts longer than max_length, built from the verification texts, to check truncation
-# Merged vs separate model on the same tokens: fp32 differs only by kernel choice; int8 and bf16/f16
-# kernels may fuse differently once the tokenizer is in front, so they get a looser bound.
+# Chained vs alone on the same tokens: the same model file with the same inputs, so fp32 agrees to rounding;
+# int8 and bf16/f16 keep a looser bound in case a runtime picks other kernels for another session.
 STRICT_ATOL, LOOSE_ATOL = 1e-4, 2e-2
 # Text a user may send that an English corpus lacks: other scripts and their casing, accents and combining
 # marks, odd whitespace, symbols, over-long words. Converters that only half-implement Unicode fail here.
@@ -57,10 +59,11 @@ def _backend(runtime: str):
 
 def build_graph_tokenizer(*, artefact_dir: Path, model_file: str, runtime: str, out_dir: Path, max_length: int,
                           verify_texts: list[str]) -> dict:
-    """Write out_dir/model_text.{xml,onnx}: the tokenizer joined to out_dir/model_file, verified first.
+    """Write out_dir/tokenizer.{xml,onnx}: the tokenizer as a model the runtime runs before out_dir/model_file,
+    verified first.
 
-    Returns the manifest entry. Raises BundleError (nothing written) when the compiled tokenizer or the
-    merged model disagrees with the Hugging Face tokenizer and the model, MissingDependencyError when the
+    Returns the manifest entry. Raises BundleError (nothing written) when the compiled tokenizer, or the two
+    models chained, disagree with the Hugging Face tokenizer and the model; MissingDependencyError when the
     converter package is absent.
     """
     artefact_dir, out_dir = Path(artefact_dir), Path(out_dir)
@@ -81,10 +84,11 @@ def build_graph_tokenizer(*, artefact_dir: Path, model_file: str, runtime: str, 
 
     scratch = Path(tempfile.mkdtemp(prefix=".graph-tokenizer-", dir=out_dir))
     try:
-        with _failures_as_bundle_error("joining the tokenizer to the model"):
-            written = backend.merge_with_model(graph=graph, model_path=out_dir / model_file, scratch=scratch)
+        with _failures_as_bundle_error("chaining the tokenizer model with the model"):
+            written = backend.save_tokenizer(graph, scratch)
             precision, atol = _check_settings(artefact_dir, runtime)
-            run_text = open_text_model(scratch / written[0], runtime=runtime, threads=None, precision=precision)
+            run_text = open_text_model(scratch / written[0], out_dir / model_file, runtime=runtime, threads=None,
+                                       precision=precision)
             check = _compare_outputs(run_text, out_dir / model_file, hf,
                                      verify_texts[:MODEL_CHECK_TEXTS] + long_texts[:1],
                                      max_length=max_length, precision=precision, atol=atol)
@@ -94,6 +98,8 @@ def build_graph_tokenizer(*, artefact_dir: Path, model_file: str, runtime: str, 
         shutil.rmtree(scratch, ignore_errors=True)
     return {
         "file": written[0],
+        "files": written,
+        "runs_before": model_file,
         "package": backend.PACKAGE,
         "package_version": package_version,
         "input": {"name": TEXT_INPUT, "dtype": "string", "shape": [None]},
@@ -200,27 +206,28 @@ def _check_settings(artefact_dir: Path, runtime: str) -> tuple[str | None, float
 
 def _compare_outputs(run_text: TextRunner, model_path: Path, hf, texts: list[str], *, max_length: int,
                      precision: str | None, atol: float) -> dict:
-    """The merged model on raw texts against the model on Hugging Face tokens: same mask, same outputs."""
+    """The tokenizer and model chained, on raw texts, against the model on Hugging Face tokens: same mask, same
+    outputs."""
     from edgekit.runtime.sessions import open_runner
 
     feeds = reference_encode(hf, texts, max_length)
     want = open_runner(model_path, threads=None, precision=precision)(feeds)
     got = run_text(texts)
     if not np.array_equal(got.get(MASK_OUTPUT), feeds["attention_mask"]):
-        raise BundleError("the merged model's attention mask differs from the Hugging Face tokenizer's")
+        raise BundleError("the tokenizer model's attention mask differs from the Hugging Face tokenizer's")
     worst = 0.0
     real = feeds["attention_mask"].astype(bool)
     for name, expected in want.items():
         actual = got.get(name)
         if actual is None or actual.shape != expected.shape:
-            raise BundleError(f"the merged model's output {name!r} is missing or has shape "
+            raise BundleError(f"the chained models' output {name!r} is missing or has shape "
                               f"{None if actual is None else list(actual.shape)} instead of {list(expected.shape)}")
         # Padded positions carry no meaning (the runtime ignores them), so only real tokens are compared.
         keep = real if expected.ndim == 3 else slice(None)
         diff = float(np.max(np.abs(actual[keep].astype(np.float64) - expected[keep].astype(np.float64))))
         scale = max(1.0, float(np.max(np.abs(expected[keep]))))
         if not diff <= atol * scale:
-            raise BundleError(f"the merged model's {name!r} differs from the model's on the same tokens by "
+            raise BundleError(f"the chained models' {name!r} differs from the model's on the same tokens by "
                               f"{diff:.3g} (allowed {atol * scale:.3g})")
         worst = max(worst, diff)
     return {"outputs": [*want, MASK_OUTPUT], "texts": len(texts), "max_abs_diff": worst}

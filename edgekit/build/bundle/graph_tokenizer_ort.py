@@ -1,5 +1,5 @@
 """ONNX Runtime in-graph tokenizer: onnxruntime-extensions' tokenizer ops plus standard ONNX ops for
-batching, truncation and padding, put in front of the model's nodes in one ONNX graph.
+batching, truncation and padding, in one small ONNX graph the runtime runs before the model.
 
 RoBERTa byte-level BPE: the RobertaTokenizer op tokenises a batch and right-pads it with <pad>. Its own
 cut (padding_length) neither keeps the end token nor pads only to the longest text, so the graph tokenises
@@ -21,7 +21,7 @@ from edgekit.runtime.sessions import ort_session
 from edgekit.runtime.text_model import MASK_OUTPUT, TEXT_INPUT
 
 PACKAGE = "onnxruntime-extensions"
-FILE = "model_text.onnx"
+FILE = "tokenizer.onnx"
 MIN_OPSET = 13  # Unsqueeze, Slice and ReduceSum take their axes as inputs from here on
 _P = "graph_tokenizer/"  # prefix of every name the tokenizer adds to the model's graph
 
@@ -195,36 +195,11 @@ def _cut_and_pad_nodes(max_length: int, end_id: int, pad_id: int) -> tuple[list,
     return nodes, constants
 
 
-def merge_with_model(*, graph, model_path: Path, scratch: Path) -> list[str]:
-    """The tokenizer's nodes in front of the model's, in one graph that takes only the text."""
+def save_tokenizer(graph, scratch: Path) -> list[str]:
+    """Write the tokenizer graph into scratch; returns the files written."""
     import onnx
-    from onnx import TensorProto, helper
 
-    model = onnx.load(str(model_path))
-    initialized = {i.name for i in model.graph.initializer}
-    feeds = [i for i in model.graph.input if i.name not in initialized]
-    for feed in feeds:
-        if feed.name not in TOKEN_INPUTS or feed.type.tensor_type.elem_type != TensorProto.INT64:
-            raise BundleError(f"the model input {feed.name!r} is not an int64 tensor the tokenizer produces "
-                              f"({', '.join(TOKEN_INPUTS)})")
-    fed = {f.name for f in feeds} | {MASK_OUTPUT}
-    unused = set(TOKEN_INPUTS) - fed  # e.g. token_type_ids for RoBERTa
-    nodes = [n for n in graph.graph.node if not set(n.output) & unused]
-    ours = {name for n in nodes for name in n.output} | {i.name for i in graph.graph.initializer}
-    theirs = {name for n in model.graph.node for name in n.output} | initialized
-    clashes = sorted((ours & theirs) - set(TOKEN_INPUTS))
-    if clashes:
-        raise BundleError(f"the model already uses the names {clashes[:3]}; cannot add the tokenizer")
-    merged_graph = helper.make_graph(
-        [*nodes, *model.graph.node], "model_text", list(graph.graph.input),
-        [*model.graph.output, next(o for o in graph.graph.output if o.name == MASK_OUTPUT)],
-        initializer=[*graph.graph.initializer, *model.graph.initializer],
-        value_info=list(model.graph.value_info))
-    opsets = [*model.opset_import, *(o for o in graph.opset_import if o.domain not in
-                                     {m.domain for m in model.opset_import} | {"ai.onnx"})]
-    merged = helper.make_model(merged_graph, opset_imports=opsets, ir_version=model.ir_version,
-                               producer_name="edgekit")
-    onnx.save_model(merged, str(scratch / FILE))
+    onnx.save_model(graph, str(scratch / FILE))
     return [FILE]
 
 
