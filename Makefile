@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekit-installed
 
-.PHONY: setup demo test browser clean-venv
+.PHONY: setup demo test test-arm arm64 browser clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,16 @@ browser:
 	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	else echo "make browser: installing Debian's chromium needs root; the HTML report's browser test will be skipped"; fi
 
-test: setup browser
+# The ARM tier runs ARM artefacts in an emulated ARM64 Python (qemu user mode; no root): built once, cached in
+# .arm64/, pinned in tools/arm64/requirements.txt.
+arm64:
+	tools/arm64/setup.sh
+
+test: setup browser arm64
 	$(PY) -m pytest -q
+
+test-arm: setup arm64
+	$(PY) -m pytest -q tests/test_arm64.py
 
 clean-venv:
 	rm -rf $(VENV)
