@@ -221,7 +221,7 @@ def test_cli_verify_refuses_tampered_bundle(runner, cli, classifier_bundle, tmp_
 
 
 def test_bundle_holds_no_code_or_pickle(classifier_bundle, tiny_artefacts, tmp_path):
-    allowed = {".onnx", ".ort", ".xml", ".bin", ".json", ".config", ".txt"}
+    allowed = {".onnx", ".ort", ".xml", ".bin", ".json", ".config", ".txt", ".data"}
     ov = package(artefact_dir=tiny_artefacts["text-classification", "openvino-fp32"], out=tmp_path / "ov",
                  graph_tokenizer=False, quiet=True).bundle_dir
     for bundle in (classifier_bundle.bundle_dir, ov):
@@ -229,6 +229,9 @@ def test_bundle_holds_no_code_or_pickle(classifier_bundle, tiny_artefacts, tmp_p
             assert path.suffix in allowed, path
             if path.suffix == ".bin":  # OpenVINO weights, only beside their .xml; never a pickle
                 assert path.with_suffix(".xml").is_file()
+                assert not path.read_bytes()[:2].startswith(b"\x80")
+            if path.suffix == ".data":  # ONNX external weights, only beside their model; never a pickle
+                assert path.with_suffix("").suffix == ".onnx" and path.with_suffix("").is_file()
                 assert not path.read_bytes()[:2].startswith(b"\x80")
 
 
@@ -255,3 +258,23 @@ def test_force_replaces_an_earlier_bundle_but_never_foreign_files(tiny_artefacts
     with pytest.raises(OutputDirError, match="holds files edgekit did not write \\(my-notes.txt\\)"):
         package(artefact_dir=artefact, out=out, graph_tokenizer=False, quiet=True, force=True)
     assert (out / "my-notes.txt").read_text() == "not edgekit's"
+
+
+@pytest.mark.parametrize("machine, flags, warned", [
+    ("aarch64", ["asimd"], "no dot-product extension"), ("aarch64", ["asimd", "asimddp"], None),
+    ("x86_64", ["avx2"], "no VNNI"), ("x86_64", ["avx2", "avx512_vnni"], None)])
+def test_an_int8_bundle_says_when_the_core_lacks_its_instructions(monkeypatch, machine, flags, warned):
+    import platform
+    import warnings
+
+    from edgekit.runtime import cpu
+    from edgekit.runtime.model import CoreWarning, _check_core
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(cpu, "cpu_model_and_flags", lambda: ("Some CPU", flags))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _check_core({"target": {"precision": "int8"}})
+        _check_core({"target": {"precision": "fp32"}})  # float bundles never warn
+    messages = [str(w.message) for w in caught if issubclass(w.category, CoreWarning)]
+    assert (len(messages) == 1 and warned in messages[0]) if warned else messages == []

@@ -56,6 +56,22 @@ def _check_rows(target: str, record: dict) -> None:
         assert record["rows"]["applied"] is False and "per-token" in record["rows"]["reason"]
 
 
+def _check_embeddings(record: dict, model_path) -> None:
+    """The word-embedding table ships in the precision the record names, chosen by its rule."""
+    entry = record["embeddings"]
+    candidates = {c["precision"]: c for c in entry["candidates"]}
+    chosen = candidates[entry["chosen"]]
+    assert chosen["passed"] and entry["bytes_saved"] == entry["float_bytes"] - entry["bytes"]
+    smaller_passing = [c for c in candidates.values() if c["passed"] and c["file_bytes"] < chosen["file_bytes"]]
+    fastest = min(c["latency_ms"] for c in candidates.values() if c["passed"])
+    assert all(c["latency_ms"] > fastest * 1.03 for c in smaller_passing), "the smallest within noise wins"
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    stored = {t.name: t.data_type for t in graph.initializer if t.name.startswith("edgekit_embeddings/table")}
+    expected = {"float": {}, "fp16": {onnx.TensorProto.FLOAT16}, "int8": {onnx.TensorProto.INT8},
+                "int4": {onnx.TensorProto.UINT8}}[entry["chosen"]]
+    assert set(stored.values()) == expected, (entry["chosen"], stored)
+
+
 def _check_structure(target: str, result, layers: int) -> None:
     record, out = result.record.data, result.out_dir
     _check_rows(target, record)
@@ -71,6 +87,8 @@ def _check_structure(target: str, result, layers: int) -> None:
         attention = [n for n in onnx.load(str(out / "model.onnx")).graph.node if n.op_type.endswith("Attention")]
         past = 4 if target == "onnxruntime-fp32" else 8  # Attention's and QAttention's past input
         assert [len(n.input) > past and bool(n.input[past]) for n in attention] == [False] * (layers - 1) + [True]
+    if "quantize-embeddings" in get_target(target).passes:
+        _check_embeddings(record, out / "model.onnx")
     if target == "onnxruntime-int8":
         ops = _ops(out / "model.onnx")
         kept = len(record["quantization"]["kept_float"])  # the search may keep sensitive ops in float

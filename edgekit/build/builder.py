@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.build.atomic import atomic_output_dir, check_output_dir
+from edgekit.build.onnx_files import save_for_shipping
 from edgekit.build.passes import get_pass
 from edgekit.build.progress import Progress
 from edgekit.build.random_models import RANDOM_WEIGHTS_NOTE
@@ -90,8 +91,12 @@ def build_artefact(plan: ExportPlan, *, out: Path | None = None, force: bool = F
 
 
 def _ship(state: BuildState) -> None:
-    """Copy the final model file and its companions into the artefact directory under their shipped names."""
-    shutil.copy2(state.current, state.work_dir / state.target.model_file)
+    """Copy the final model file and its companions into the artefact directory under their shipped names; an
+    ONNX model ships with its weights in a data file beside it, which ONNX Runtime maps instead of copying."""
+    if state.current.suffix == ".onnx":
+        save_for_shipping(state.current, state.work_dir / state.target.model_file)
+    else:
+        shutil.copy2(state.current, state.work_dir / state.target.model_file)
     for name, path in state.companions.items():
         shutil.copy2(path, state.work_dir / name)
 
@@ -106,7 +111,7 @@ def record_fields(state: BuildState) -> dict:
         "source": _source_entry(state.source, state.model),
         "task": state.task.name,
         "target": {"name": target.name, "runtime": target.runtime, "precision": target.precision,
-                   "isa": target.isa, "reason": target.reason},
+                   "isa": target.isa, "reason": target.reason, **({"cores": target.cores} if target.cores else {})},
         "model_file": target.model_file,
         "recipe": state.recipe.to_toml(),
         **state.record,

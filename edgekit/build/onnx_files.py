@@ -39,3 +39,20 @@ def save_model(model: Any, dst: Path | str) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(dst), save_as_external_data=needs_external_data(model))
     return dst
+
+
+def save_for_shipping(src: Path | str, dst: Path | str) -> list[Path]:
+    """The model of src written as dst plus its weights in dst.data; returns the files written.
+
+    ONNX Runtime maps an external data file into memory instead of reading the model into a buffer and copying
+    every initializer out of it: random:distilroberta-base's onnxruntime-int8 peaked at 120 MB RSS loaded that
+    way against 177 MB from one file, loaded in 0.10 s against 0.27 s, at the same latency (measured here).
+    """
+    onnx = require_onnx("writing the shipped model")
+    dst = Path(dst)
+    data = dst.with_name(dst.name + ".data")
+    model = onnx.load(str(check_model_file(src)))
+    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name,
+              size_threshold=1024)
+    data.chmod(0o644)  # onnx writes it private; an artefact's files are meant to be read by whoever runs them
+    return [dst, data]

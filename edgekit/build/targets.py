@@ -23,6 +23,7 @@ class Target:
     reason: str
     settings: dict[str, dict] = field(default_factory=dict)  # recipe defaults, e.g. {"quantize": {...}}
     inference_precision: str | None = None  # OpenVINO INFERENCE_PRECISION_HINT to pin at run time; None: default
+    cores: str = ""  # which CPU cores it suits, and what to pick where it does not
 
     @property
     def gate(self) -> str:
@@ -114,8 +115,10 @@ register(Target(
     isa="arm64",
     passes=("export", "prune-rows", "openvino-ir", "compress-weights", "validate"),
     model_file="model.xml",
-    settings={"validate": {"samples": 256}},
+    settings={"validate": {"samples": 1000, "min_neighbour_agreement": 0.96}},  # the INT8 targets' gate
     description="OpenVINO for ARM CPUs: int8-compressed weights, f16 compute",
+    cores="Any ARMv8 core: it computes in float, f16 where the core has fp16 arithmetic (Cortex-A55/A76 and newer, "
+          "Graviton 2+) and f32 where it has not (Cortex-A72: Raspberry Pi 4). The pick for a Raspberry Pi 4.",
     reason="OpenVINO's ARM CPU plugin has limited int8 kernels and often runs int8 (FakeQuantize) models in "
            "f16 anyway; weight-only int8 quarters the weight bytes versus f32 and decompresses into the f16 "
            "the ARM plugin computes in by default, so it gets the size win without relying on int8 kernels.",
@@ -126,7 +129,7 @@ register(Target(
     runtime="onnxruntime",
     precision="int8",
     isa="x86-64",
-    passes=("export", "fuse", "prune-rows", "quantize-ort", "split-kernels", "validate"),
+    passes=("export", "fuse", "prune-rows", "quantize-ort", "quantize-embeddings", "split-kernels", "validate"),
     model_file="model.onnx",
     # The unfused candidates (dynamic-pc-unfused, ...) timed 10% faster in builds but gave the same ratio to
     # onnx-fp32 in a quiet benchmark, and their search needs more float ops on MiniLM: opt in by recipe.
@@ -134,15 +137,23 @@ register(Target(
     # the build never saw. The gate runs on 1000 validation sentences (on 256 the MiniLM figure moved by
     # +-0.02 between neighbouring candidates) and asks 0.96, a margin for sampling (one binomial standard
     # error is 0.007 at 1000): MiniLM builds that passed at 0.957 and 0.953 kept 0.946 and 0.942 on others.
-    settings={"quantize": {"candidates": ("dynamic-pc", "dynamic-pc-split")},
+    # The embedding table stays reachable (no EmbedLayerNormalization) so quantize-embeddings can shrink it.
+    settings={"fuse": {"embed_layer_norm": False},
+              # Up to 16 ops in float: on x86 without VNNI, MiniLM kept its gate only past 8 (0.955 at 8).
+              "quantize": {"candidates": ("dynamic-pc", "dynamic-pc-split", "dynamic-pc-u8u8",
+                                          "dynamic-pc-split-u8u8"), "max_float_ops": 16},
               "validate": {"samples": 1000, "min_neighbour_agreement": 0.96}},
-    description="INT8 of the fused graph for x86-64 (VNNI), fastest method inside the accuracy budget",
+    description="INT8 of the fused graph for x86-64, fastest method inside the accuracy budget",
     reason="VNNI CPUs run U8S8 integer MatMuls about 4x faster than FP32; dynamic activation scales need no "
            "calibration to stay in range, per-channel weight scales keep small real models accurate, and the "
            "few outlier activation channels of trained models are routed through float so one scale fits the "
-           "rest. On x86 without VNNI U8S8 saturates, so reduce_range is switched on there. As for "
+           "rest. On x86 without VNNI U8S8 saturates, so it runs with 7-bit weights there, and U8U8 candidates "
+           "(exact on any x86, full 8 bits) compete: the build keeps whichever is fastest inside the budget. As for "
            "onnxruntime-fp32, fused kernels stay fused only where they are not the slower form (BiasGelu "
-           "too: its bias joins the INT8 MatMul and plain Gelu runs 2x faster).",
+           "too: its bias joins the INT8 MatMul and plain Gelu runs 2x faster). The word-embedding table, 47% of "
+           "DistilRoBERTa's weights and untouched by ORT's quantisers, is stored in the fewest bits (int4 blocks, "
+           "int8 rows, fp16) that keep the budget: a download and RAM cost on every device, a row gather at run "
+           "time.",
 ))
 
 register(Target(
@@ -150,20 +161,26 @@ register(Target(
     runtime="onnxruntime",
     precision="int8",
     isa="arm64",
-    passes=("export", "prune-rows", "quantize-ort", "ort-format", "validate"),
+    passes=("export", "prune-rows", "quantize-ort", "quantize-embeddings", "ort-format", "validate"),
     model_file="model.onnx",
     # Timing on the x86 build machine says nothing about ARM, so the first passing method in this
-    # order wins: S8S8 QDQ where it keeps accuracy; else dynamic INT8 with outlier channels in float,
-    # which ARM also runs on integer dot-product kernels (no U8S8 saturation on ARM).
-    settings={"quantize": {"candidates": ("static-s8s8-minmax-pc", "dynamic-pc-split"), "choose": "first"},
-              "validate": {"samples": 256}},
+    # order wins: S8S8 QDQ where it keeps accuracy; else dynamic INT8 with outlier channels in float, U8U8 so
+    # that it is exact both on ARM (UDOT) and on the x86 machine that validates it (U8S8 saturates on x86
+    # without VNNI and needs 7-bit weights there, which ARM does not). The gate is the x86 INT8 targets'.
+    settings={"quantize": {"candidates": ("static-s8s8-minmax-pc", "dynamic-pc-split-u8u8"), "choose": "first",
+                           "max_float_ops": 16},
+              "validate": {"samples": 1000, "min_neighbour_agreement": 0.96}},
     description="INT8 for ARM64 (S8S8 QDQ per-channel, else dynamic), also as .ort + operator list for ORT Mobile",
+    cores="ARMv8.2 cores with the dot-product extension (asimddp: Cortex-A55/A76 and newer, Graviton 2+, Raspberry "
+          "Pi 5, recent phones). Without it (Cortex-A72: Raspberry Pi 4) int8 MatMuls fall back to widening "
+          "multiplies and run slower than FP32 (ArmNN #511, ComputeLibrary #855): pick openvino-arm64 there.",
     reason="ARM's SDOT/SMMLA multiply signed int8 pairs natively, so S8S8 has no saturation hazard and QDQ "
            "is the format ARM kernels and mobile execution providers (XNNPACK, NNAPI) consume; per-channel "
            "weight scales keep accuracy. Static activation ranges fail on trained models with outlier "
-           "channels (MiniLM: mean cosine 0.94), so dynamic INT8 with those channels in float is the fallback. "
+           "channels (MiniLM: mean cosine 0.94), so dynamic U8U8 with those channels in float is the fallback. "
            "Unfused standard ops keep it portable to minimal ORT builds; the .ort copy is optimised for ARM "
-           "at conversion and lists its operators for a reduced-size runtime.",
+           "at conversion and lists its operators for a reduced-size runtime. The word-embedding table is stored "
+           "in the fewest bits that keep the budget, as for onnxruntime-int8: a phone downloads it.",
 ))
 
 register(Target(

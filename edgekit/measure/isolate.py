@@ -1,11 +1,13 @@
-"""Load time, first-run time and peak memory of one artefact, measured in a fresh Python process.
+"""Load time, first-run time and peak memory of one artefact or bundle, measured in a fresh Python process.
 
 In the bench process other models, runtimes and PyTorch are already resident, so neither memory nor load
 time would be the artefact's own. The child imports only numpy, edgekit's light modules and the one runtime
-the artefact needs, then records its peak resident set (VmHWM; ru_maxrss off Linux) before and after opening
-the model and running it; the difference is what the model costs an application (weights, arenas, kernels).
+it needs, then records its peak resident set (VmHWM; ru_maxrss off Linux) before and after opening the model
+and running it; the difference is what the model costs an application (weights, arenas, kernels), the peak
+what the whole app process needs.
 
 Child: python -m edgekit.measure.isolate --artefact-dir DIR --batch B --seq-len N --threads T [--precision P]
+       python -m edgekit.measure.isolate --bundle DIR --text TEXT --threads T
 It prints one JSON line on stdout. "MB" here means MiB.
 """
 
@@ -86,6 +88,31 @@ def _measure_here(*, artefact_dir: Path, batch: int, seq_len: int, threads: int,
             "precision": precision}
 
 
+def _measure_bundle_here(*, bundle: Path, text: str, threads: int) -> dict:
+    """Load a bundle with edgekit.runtime (checksums verified, as an app does) and answer one text."""
+    import numpy  # noqa: F401  (part of the baseline, as in any application)
+    import tokenizers  # noqa: F401
+
+    from edgekit import runtime
+    from edgekit.runtime.manifest import read_manifest
+
+    __import__(read_manifest(bundle)["runtime"])  # the runtime's own import is baseline too
+    baseline, memory_source = _peak_rss_mb()
+    start = time.perf_counter()
+    model = runtime.load(bundle, threads=threads)
+    load_s = time.perf_counter() - start
+    start = time.perf_counter()
+    model([text])
+    first_run_s = time.perf_counter() - start
+    for _ in range(EXTRA_RUNS):
+        model([text])
+    peak, _ = _peak_rss_mb()
+    return {"runtime": model.manifest["runtime"], "load_s": load_s, "first_run_s": first_run_s,
+            "baseline_rss_mb": baseline, "peak_rss_mb": peak,
+            "model_rss_mb": None if peak is None or baseline is None else peak - baseline,
+            "memory_source": memory_source, "threads": threads, "session": model.manifest.get("session")}
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"
@@ -103,20 +130,33 @@ def measure_isolated(*, artefact_dir: Path, batch: int, seq_len: int, threads: i
             raise InputError(f"{what} must be a positive number, got {value}")
     artefact_dir = Path(artefact_dir)
     open_artefact(artefact_dir, verify=False)  # a clear error for a wrong path, before starting a process
-    command = [sys.executable, "-m", "edgekit.measure.isolate", "--artefact-dir", str(artefact_dir.resolve()),
-               "--batch", str(batch), "--seq-len", str(seq_len), "--threads", str(threads)]
-    if precision:
-        command += ["--precision", precision]
+    arguments = ["--artefact-dir", str(artefact_dir.resolve()), "--batch", str(batch), "--seq-len", str(seq_len),
+                 "--threads", str(threads), *(["--precision", precision] if precision else [])]
+    return _child(arguments, f"artefact '{artefact_dir}'", timeout_s)
+
+
+def measure_bundle_isolated(*, bundle: Path, text: str, threads: int, timeout_s: float = 300) -> dict:
+    """Load a bundle with edgekit.runtime and answer one text in a fresh process: what an app on a device
+    needs. Returns load_s, first_run_s, baseline_rss_mb, peak_rss_mb, model_rss_mb."""
+    from edgekit.runtime.manifest import read_manifest
+
+    if threads < 1:
+        raise InputError(f"threads must be a positive number, got {threads}")
+    read_manifest(Path(bundle))  # a clear error for a wrong path, before starting a process
+    return _child(["--bundle", str(Path(bundle).resolve()), "--text", text, "--threads", str(threads)],
+                  f"bundle '{bundle}'", timeout_s)
+
+
+def _child(arguments: list[str], what: str, timeout_s: float) -> dict:
+    command = [sys.executable, "-m", "edgekit.measure.isolate", *arguments]
     env = dict(os.environ)  # the child must import this same edgekit, installed or not
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
     try:
-        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout_s,
-                                env=env)
+        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
-        raise BenchError(f"loading artefact '{artefact_dir}' in a fresh process did not finish within "
-                         f"{timeout_s:g} s") from None
+        raise BenchError(f"loading {what} in a fresh process did not finish within {timeout_s:g} s") from None
     if result.returncode != 0:
-        raise BenchError(f"loading artefact '{artefact_dir}' in a fresh process failed (exit {result.returncode}): "
+        raise BenchError(f"loading {what} in a fresh process failed (exit {result.returncode}): "
                          f"{_last_line(result.stderr)}")
     for line in reversed(result.stdout.splitlines()):
         if line.startswith("{"):
@@ -124,21 +164,27 @@ def measure_isolated(*, artefact_dir: Path, batch: int, seq_len: int, threads: i
                 return json.loads(line)
             except json.JSONDecodeError:
                 break
-    raise BenchError(f"the fresh process measuring artefact '{artefact_dir}' printed no result; its last output "
+    raise BenchError(f"the fresh process measuring {what} printed no result; its last output "
                      f"was: {_last_line(result.stdout + result.stderr)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edgekit.measure.isolate", description=__doc__.splitlines()[0])
-    parser.add_argument("--artefact-dir", type=Path, required=True)
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--seq-len", type=int, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--artefact-dir", type=Path)
+    source.add_argument("--bundle", type=Path)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--text", default="")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--precision", default=None)
     args = parser.parse_args(argv)
     try:
-        measured = _measure_here(artefact_dir=args.artefact_dir, batch=args.batch, seq_len=args.seq_len,
-                                 threads=args.threads, precision=args.precision)
+        if args.bundle is not None:
+            measured = _measure_bundle_here(bundle=args.bundle, text=args.text, threads=args.threads)
+        else:
+            measured = _measure_here(artefact_dir=args.artefact_dir, batch=args.batch, seq_len=args.seq_len,
+                                     threads=args.threads, precision=args.precision)
     except EdgekitError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -30,9 +30,9 @@ def _int8_warning(artefact: Artefact, family: str | None, isa: dict[str, bool]) 
                 "over FP32, and U8S8 integer products may saturate; measure on a VNNI CPU (Intel Cascade Lake "
                 "or AMD Zen 4 and newer) for representative INT8 numbers.")
     if family == "arm64" and not isa.get("dotprod"):
-        return ("INT8 on an ARM CPU without the dot-product extension (asimddp): int8 MatMuls fall back to "
-                "widening multiplies and gain little over FP32; measure on an ARMv8.2+ CPU with dotprod for "
-                "representative INT8 numbers.")
+        return ("INT8 on an ARM CPU without the dot-product extension (asimddp; Cortex-A72, Raspberry Pi 4): int8 "
+                "MatMuls fall back to widening multiplies and are reported slower than FP32 there (ArmNN #511, "
+                "ComputeLibrary #855); openvino-arm64 (int8 weights, float compute) is the target for this core.")
     return None
 
 

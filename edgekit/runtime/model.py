@@ -21,6 +21,10 @@ class TruncationWarning(UserWarning):
     """A text was longer than the model's max length and was cut."""
 
 
+class CoreWarning(UserWarning):
+    """This CPU lacks the instructions the bundle's INT8 kernels need to be fast."""
+
+
 def load(bundle: Path | str, *, threads: int | None = None, tokenizer: str = "python",
          verify: bool = True) -> BundleModel:
     """Open a bundle directory: verify its checksums, then load its model with `threads` intra-op threads.
@@ -37,6 +41,7 @@ def load(bundle: Path | str, *, threads: int | None = None, tokenizer: str = "py
     if verify:
         verify_files(bundle, manifest)
     _require_runtime(manifest)
+    _check_core(manifest)
     return BundleModel(bundle, manifest, threads=threads, tokenizer_mode=tokenizer)
 
 
@@ -48,6 +53,28 @@ def _require_runtime(manifest: dict) -> None:
         raise InvalidChoiceError("bundle runtime", manifest["runtime"], tuple(_RUNTIME_PACKAGES))
     if importlib.util.find_spec(package) is None:
         raise MissingDependencyError(package, f"this bundle (target {manifest['target']['name']})")
+
+
+def _check_core(manifest: dict) -> None:
+    """Warn where an INT8 bundle meets a core without the integer dot products it is fast with."""
+    import platform
+
+    from edgekit.runtime.cpu import cpu_model_and_flags, isa_family, summarise_isa
+
+    target = manifest.get("target") or {}
+    family = isa_family(platform.machine())
+    if target.get("precision") != "int8" or family is None:
+        return
+    cpu, flags = cpu_model_and_flags()
+    if not flags:
+        return  # unknown features: no guess
+    isa = summarise_isa(flags)
+    if family == "arm64" and not isa["dotprod"]:
+        warnings.warn(f"{cpu} has no dot-product extension (asimddp): this INT8 bundle runs slower here than an "
+                      "FP32 one would (Cortex-A72, Raspberry Pi 4); build openvino-arm64 for this core", CoreWarning,
+                      stacklevel=3)
+    elif family == "x86-64" and not isa["vnni"]:
+        warnings.warn(f"{cpu} has no VNNI: this INT8 bundle gains little over FP32 here", CoreWarning, stacklevel=3)
 
 
 class BundleModel:

@@ -85,7 +85,8 @@ def describe(artefact, work: Path) -> dict:
         "edgekit_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "name": artefact.directory.name,
-        "target": {k: record.target.get(k) for k in ("name", "runtime", "precision", "isa", "reason")},
+        "target": {k: record.target[k] for k in ("name", "runtime", "precision", "isa", "reason", "cores")
+                   if k in record.target},
         "runtime": record.runtime,
         "inference_precision": record.inference_precision,
         "task": task.name,

@@ -13,6 +13,7 @@ from edgekit.build.passes import (
     openvino_ir,
     ort_format,
     prune_rows,
+    quantize_embeddings,
     quantize_nncf,
     quantize_ort,
     split_kernels,
@@ -32,7 +33,8 @@ def _registry(*passes: Pass) -> dict[str, Pass]:
 
 
 PASSES = _registry(export.PASS, fuse.PASS, prune_rows.PASS, split_kernels.PASS, quantize_ort.PASS,
-                   quantize_nncf.PASS, ort_format.PASS, openvino_ir.PASS, compress_weights.PASS, validate.PASS)
+                   quantize_nncf.PASS, quantize_embeddings.PASS, ort_format.PASS, openvino_ir.PASS,
+                   compress_weights.PASS, validate.PASS)
 
 
 def _sections() -> dict[str, type]:

@@ -1,5 +1,8 @@
 """The fuse pass: ONNX Runtime's transformer fusions (Attention, SkipLayerNormalization, BiasGelu, ...).
 
+Recipe section [fuse]: embed_layer_norm fuses a BERT embedding block into EmbedLayerNormalization; targets that
+quantise the word-embedding table turn it off, since the fused op holds the table where no pass can reach it.
+
 The fused graph uses com.microsoft operators, which only ONNX Runtime runs. Its fused Attention assumes
 right-padded batches, so validate it on real, right-padded text (random masks give false mismatches).
 """
@@ -7,6 +10,7 @@ right-padded batches, so validate it on real, right-padded text (random masks gi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +21,7 @@ from edgekit.errors import (
     InvalidChoiceError,
     MissingDependencyError,
     PassError,
+    RecipeError,
 )
 
 if TYPE_CHECKING:
@@ -82,14 +87,23 @@ def fuse_transformer(src: Path, dst: Path, *, num_heads: int, hidden_size: int, 
     return counts
 
 
-def run(state: BuildState, settings: None) -> None:
+@dataclass(frozen=True)
+class FuseSettings:
+    embed_layer_norm: bool = True  # EmbedLayerNormalization for BERT-style embedding blocks
+
+    def check(self) -> None:
+        if not isinstance(self.embed_layer_norm, bool):
+            raise RecipeError(f"[fuse] embed_layer_norm must be true or false, got {self.embed_layer_norm!r}")
+
+
+def run(state: BuildState, settings: FuseSettings) -> None:
     """An incomplete fusion is an error, never a silent pass-through."""
     config = state.model.config
     layers = config.num_hidden_layers
     dst = state.scratch / "fused.onnx"
     with state.progress.step("fusing transformer ops (ONNX Runtime)"):
         counts = fuse_transformer(state.current, dst, num_heads=config.num_attention_heads,
-                                  hidden_size=config.hidden_size,
+                                  hidden_size=config.hidden_size, embed_layer_norm=settings.embed_layer_norm,
                                   expected={"Attention": layers, "SkipLayerNormalization": 2 * layers})
     gelus = counts["BiasGelu"] + counts["FastGelu"] + counts["Gelu"]
     if gelus < layers:
@@ -100,4 +114,4 @@ def run(state: BuildState, settings: None) -> None:
 
 
 PASS = Pass(name="fuse", description="ONNX Runtime transformer fusions (com.microsoft ops); incomplete is an error",
-            run=run, accepts=(ONNX,))
+            run=run, accepts=(ONNX,), section="fuse", settings=FuseSettings)

@@ -3,7 +3,8 @@ fastest method inside the accuracy budget wins (edgekit.build.search).
 
 Methods are a ladder from all-INT8 to more ops in float (named in [quantize] candidates). model_type is always
 TRANSFORMER (nncf_int8.py), and the weight MatMuls get unsigned activations where NNCF made them signed
-(unsigned.py).
+(unsigned.py), and embedding tables are gathered before they are dequantised so that they stay int8 in
+memory (gathers.py).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def _nncf(smooth_quant_alpha: float | None, preset: str = "mixed", float_pattern
                                   subset_size=len(feeds), preset=preset, show_progress=not state.progress.quiet,
                                   verbose=state.progress.verbose)
         move_ir(ir_dir, dst)
-        return {k: info[k] for k in ("recipe", "fake_quantize", "activations_made_unsigned", "nncf_version")
-                if k in info}
+        return {k: info[k] for k in ("recipe", "fake_quantize", "activations_made_unsigned", "gathers_kept_int8",
+                                     "nncf_version") if k in info}
     return build
 
 

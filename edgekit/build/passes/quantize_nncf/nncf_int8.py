@@ -15,6 +15,7 @@ import numpy as np
 
 from edgekit.build.nncf_tools import nncf_output, require_nncf
 from edgekit.build.passes.openvino_ir import read_model, save_ir
+from edgekit.build.passes.quantize_nncf.gathers import gather_before_dequantize
 from edgekit.build.passes.quantize_nncf.unsigned import unsign_weight_matmul_activations
 from edgekit.errors import InputError, InvalidChoiceError, PassError
 
@@ -86,6 +87,7 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
             advanced_parameters=advanced,
         )
     unsigned = unsign_weight_matmul_activations(quantized) if unsigned_activations else []
+    int8_gathers = gather_before_dequantize(quantized)  # the embedding tables stay int8 in memory
     # compress_to_fp16=False: the weights become int8 anyway; what stays float (biases, LayerNorm)
     # keeps f32 so that the artefact's only approximation is the INT8 one.
     info = save_ir(quantized, out_dir, compress_to_fp16=False)
@@ -102,6 +104,7 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
             "unsigned_activations": unsigned_activations,
         },
         "activations_made_unsigned": len(unsigned),
+        "gathers_kept_int8": int8_gathers,
         "fake_quantize": fake_quantize,
         "nncf_version": nncf.__version__,
         "seconds": round(time.perf_counter() - start, 2),

@@ -94,24 +94,26 @@ def _op_counts(onnx: Any, path: Path) -> dict[str, int]:
 
 
 def quantize_dynamic_int8(src: Path, dst: Path, *, per_channel: bool, reduce_range: bool | None = None,
-                          nodes_to_exclude: Sequence[str] = (),
+                          weight_type: str = "s8", nodes_to_exclude: Sequence[str] = (),
                           op_types: Sequence[str] = DYNAMIC_OP_TYPES) -> dict[str, Any]:
-    """Dynamic INT8 (U8 activations quantised at run time, S8 weights); works on fused or unfused graphs.
-
-    reduce_range=None decides from the CPU (see module docstring). Returns what was done.
+    """Dynamic INT8 (U8 activations quantised at run time; S8 weights, or U8 where the building x86 CPU has no
+    VNNI: U8U8 never saturates and keeps all 8 bits, where U8S8 there needs reduce_range's 7); works on fused
+    or unfused graphs. reduce_range=None decides from the CPU (see module docstring). Returns what was done.
     """
+    _check_choice("weight type", weight_type, INT8_TYPES)
     src, dst = Path(src), Path(dst)
     _check_paths(src, dst)
     onnx, q = _require_quantization()
     excluded = _check_excluded(_graph(onnx, src), nodes_to_exclude)
     reason = "set by caller"
     if reduce_range is None:
-        reduce_range, reason = _auto_reduce_range("u8", "s8")
+        reduce_range, reason = _auto_reduce_range("u8", weight_type)
+    types = {"u8": q.QuantType.QUInt8, "s8": q.QuantType.QInt8}
     q.quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
-                       reduce_range=reduce_range, weight_type=q.QuantType.QInt8, nodes_to_exclude=excluded,
+                       reduce_range=reduce_range, weight_type=types[weight_type], nodes_to_exclude=excluded,
                        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True})
     counts = _op_counts(onnx, dst)
-    return {"mode": "dynamic", "activation_type": "u8", "weight_type": "s8", "per_channel": per_channel,
+    return {"mode": "dynamic", "activation_type": "u8", "weight_type": weight_type, "per_channel": per_channel,
             "reduce_range": reduce_range, "reduce_range_reason": reason, "excluded": excluded,
             "quantized_matmuls": counts.get("MatMulInteger", 0) + counts.get("QAttention", 0),
             "ops": counts}
