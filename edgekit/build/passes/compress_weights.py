@@ -22,16 +22,20 @@ if TYPE_CHECKING:
 WEIGHT_MODES = ("int8_asym", "int8_sym")
 
 
-def compress_weights_int8(src: Path, out_dir: Path, *, mode: str = "int8_asym", verbose: bool = False) -> dict[str, Any]:
-    """Weight-only INT8 IR in out_dir from an .onnx or .xml; returns what was written."""
+def compress_weights_int8(src: Path, out_dir: Path, *, mode: str = "int8_asym", float_constants: str = "f16",
+                          ignored_scope: list[str] | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Weight-only INT8 IR in out_dir from an .onnx or .xml; returns what was written. float_constants: how the
+    float constants left (LayerNorm, biases) are stored, f16 (ARM computes in f16 anyway) or f32."""
     if mode not in WEIGHT_MODES:
         raise InvalidChoiceError("weight compression mode", mode, WEIGHT_MODES)
+    if float_constants not in ("f16", "f32"):
+        raise InvalidChoiceError("float constant type", float_constants, ("f16", "f32"))
     start = time.perf_counter()
     model = read_model(Path(src))
     with nncf_output(show_progress=False, verbose=verbose) as nncf:
-        compressed = nncf.compress_weights(model, mode=nncf.CompressWeightsMode(mode))
-    # Float constants left (LayerNorm, biases) go f16 too: ARM computes in f16 anyway.
-    info = save_ir(compressed, out_dir, compress_to_fp16=True)
+        scope = nncf.IgnoredScope(names=list(ignored_scope), validate=False) if ignored_scope else None
+        compressed = nncf.compress_weights(model, mode=nncf.CompressWeightsMode(mode), ignored_scope=scope)
+    info = save_ir(compressed, out_dir, compress_to_fp16=float_constants == "f16")
     int8_constants = sum(n for t, n in info["constant_types"].items() if t in ("u8", "i8"))
     if int8_constants == 0:
         raise PassError("weight compression left no int8 constants in the IR")
