@@ -67,7 +67,7 @@ def _check_embeddings(record: dict, model_path) -> None:
     assert all(c["latency_ms"] > fastest * 1.03 for c in smaller_passing), "the smallest within noise wins"
     graph = onnx.load(str(model_path), load_external_data=False).graph
     stored = {t.name: t.data_type for t in graph.initializer if t.name.startswith("edgekit_embeddings/table")}
-    expected = {"float": {}, "fp16": {onnx.TensorProto.FLOAT16}, "int8": {onnx.TensorProto.INT8},
+    expected = {"float": set(), "fp16": {onnx.TensorProto.FLOAT16}, "int8": {onnx.TensorProto.INT8},
                 "int4": {onnx.TensorProto.UINT8}}[entry["chosen"]]
     assert set(stored.values()) == expected, (entry["chosen"], stored)
 
