@@ -84,7 +84,7 @@ def test_light_bench_runs_and_reference_explains_missing_extra(tiny_artefact, tm
     result = _run_light(f"""
         import sys
         from edgekit.cli import cli
-        for extra in ([], ["--reference"]):
+        for extra in ([], ["--reference", "--force"]):
             try:
                 cli.main(["bench", {str(tiny_artefact.out_dir)!r}, "--seq-lens", "8", "--threads", "1", "--runs", "2",
                           "--warmup", "0", "-q", "--out", {str(out)!r}, *extra])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -50,10 +49,13 @@ def _print_report(report: api.Report) -> None:
 @click.option("--eval-data", default=None,
               help="JSONL/CSV with text and optional label; corpus[:N] for held-out corpus text; or a datasets spec (glue/sst2).")
 @click.option("--no-isolate", is_flag=True, help="Skip the fresh-process load-time and memory measurement.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
+@click.option("--oversubscribe", is_flag=True, help="Allow --threads above this machine's cores (to study it).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write the JSON report here (checked before measuring).")
+@click.option("--force", is_flag=True, help="Replace an earlier edgekit report at --out (nothing else).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def bench(artefacts, batch_sizes, seq_lens, lengths_from, threads, runs, duration, warmup, settle_ms, no_spinning,
-          calls_per_turn, reference, eval_data, no_isolate, out, quiet) -> None:
+          calls_per_turn, reference, eval_data, no_isolate, oversubscribe, out, force, quiet) -> None:
     """Measure latency, throughput, load time, memory and accuracy of artefact directories."""
     report = api.bench(
         artefacts=list(artefacts), batch_sizes=int_list(batch_sizes, option="--batch-sizes"),
@@ -61,7 +63,8 @@ def bench(artefacts, batch_sizes, seq_lens, lengths_from, threads, runs, duratio
         threads=int_list(threads, option="--threads"),
         timing=api.Timing(warmup=warmup, runs=runs, duration_s=duration, settle_ms=settle_ms,
                           spinning=not no_spinning, calls_per_turn=calls_per_turn),
-        reference=reference, eval_data=eval_data, isolate=not no_isolate, out=out, quiet=quiet)
+        reference=reference, eval_data=eval_data, isolate=not no_isolate, oversubscribe=oversubscribe, out=out,
+        force=force, quiet=quiet)
     _print_report(report)
 
 
@@ -82,10 +85,12 @@ def bench(artefacts, batch_sizes, seq_lens, lengths_from, threads, runs, duratio
 @click.option("--threshold", type=float, default=2.0, show_default=True, help="The claimed speed-up.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("edgekit-out/claim"), show_default=True,
               help="Where artefacts are built, or reused when this edgekit built them with the same recipe.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the JSON report here.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write the JSON report here (checked before any build or measurement).")
+@click.option("--force", is_flag=True, help="Replace an earlier edgekit report at --out (nothing else).")
 @click.option("--quiet", "-q", is_flag=True)
 def claim(fast_model, slow_model, runtimes, batch_sizes, seq_lens, threads, runs, duration, warmup, settle_ms,
-          threshold, work_dir, out, quiet) -> None:
+          threshold, work_dir, out, force, quiet) -> None:
     """Check "DistilRoBERTa is twice as fast as RoBERTa-base" in the same runtime, with 95% CIs."""
     report = api.claim(
         fast_model=fast_model, slow_model=slow_model,
@@ -93,7 +98,7 @@ def claim(fast_model, slow_model, runtimes, batch_sizes, seq_lens, threads, runs
         batch_sizes=int_list(batch_sizes, option="--batch-sizes"), seq_lens=int_list(seq_lens, option="--seq-lens"),
         threads=threads, timing=api.Timing(warmup=warmup, runs=runs if runs or duration else 10, duration_s=duration,
                                            settle_ms=settle_ms),
-        work_dir=work_dir, threshold=threshold, out=out, quiet=quiet)
+        work_dir=work_dir, threshold=threshold, out=out, force=force, quiet=quiet)
     _print_report(report)
 
 
@@ -124,7 +129,7 @@ def compare(reports, noise, gates, output_format) -> None:
         raise InputError(f"compare needs a baseline report and at least one more; got {len(reports)}")
     result = api.compare(baseline=reports[0], others=list(reports[1:]), noise=noise, gates=gates)
     if output_format == "json":
-        click.echo(json.dumps(result.document, indent=1))
+        click.echo(comparison_views.render_json(result.document))
         for failure in result.failures:
             click.echo(comparison_views.failure_line(failure), err=True)
     else:
@@ -140,12 +145,14 @@ def compare(reports, noise, gates, output_format) -> None:
               help="table prints to the terminal; md and json print to stdout unless --out; png and html write "
                    "a file (default: beside the report, with their suffix).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="The file to write the view to.")
-def report(report_path: Path, fmt: str, out: Path | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Replace an existing file that edgekit wrote (a report or a view); never the report itself.")
+def report(report_path: Path, fmt: str, out: Path | None, force: bool) -> None:
     """Render a saved bench or claim report."""
     if fmt == "table" and out is None and sys.stdout.isatty():
         print_table(api.Report.load(report_path).document)  # colour, at the terminal's width
         return
-    view = api.report(report_path, format=fmt, out=out)
+    view = api.report(report_path, format=fmt, out=out, force=force)
     if view.text is not None:
         click.echo(view.text, nl=False)
     for path in view.paths:

@@ -16,6 +16,7 @@ from edgekit.build.timing import Timing, interleave
 from edgekit.errors import InputError, InvalidChoiceError
 from edgekit.measure.result import artefact_entry, config_entry, new_report
 from edgekit.measure.stats import geometric_mean_ratio, paired_ratio, verdict
+from edgekit.runtime.sessions import check_threads
 
 PYTORCH = "pytorch-fp32"
 # Runtimes the claim can be checked on: PyTorch eager, or an edgekit target built for both models.
@@ -50,8 +51,9 @@ def claim(*, fast_model: str = "random:distilroberta-base", slow_model: str = "r
     for runtime in runtimes:
         if runtime not in CLAIM_RUNTIMES:
             raise InvalidChoiceError("claim runtime", runtime, CLAIM_RUNTIMES)
-    if not runtimes or threshold <= 0 or threads < 1:
-        raise InputError("claim needs at least one runtime, a positive threshold and threads >= 1")
+    if not runtimes or not threshold > 0:
+        raise InputError(f"claim needs at least one runtime and a positive threshold, got {runtimes} and {threshold}")
+    check_threads(threads, oversubscribe=False)
     timing.check()
     progress = Progress(quiet=quiet)
     sources = {"slow": resolve_source(slow_model), "fast": resolve_source(fast_model)}

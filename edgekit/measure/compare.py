@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import InputError, InvalidChoiceError, ReportError
+from edgekit.measure.report_schema import check_report
 from edgekit.measure.result import config_key
 from edgekit.measure.stats import (
     geometric_mean_ratio,
@@ -102,10 +103,15 @@ def compare_reports(baseline: dict, other: dict, *, noise: float = DEFAULT_NOISE
     geometric mean, and the accuracy figures of the matched artefacts."""
     if not 0 <= noise < 1:
         raise InputError(f"noise must be a fraction in [0, 1), got {noise!r}")
+    # Documents may come from memory, not load_report: NaN or negative samples must not reach the math.
+    check_report(baseline, baseline_name)
+    check_report(other, other_name)
     pairs, matched_by = _match(baseline, other, baseline_name, other_name)
-    configs = [_compare_config(a, b, noise=noise, seed=index) for index, (a, b) in enumerate(pairs)]
+    configs = [_compare_config(a, b, noise=noise, seed=index, names=(baseline_name, other_name))
+               for index, (a, b) in enumerate(pairs)]
     overall = geometric_mean_ratio([{"median": c["metrics"]["p50"]["ratio"], "ci95": c["metrics"]["p50"]["ci95"]}
                                     for c in configs])
+    _require_finite("the overall p50 ratio", [overall["median"], *overall["ci95"]], baseline_name, other_name)
     matched_a = {config_key(a) for a, _ in pairs}
     matched_b = {config_key(b) for _, b in pairs}
     artefact_map = {a["artefact"]: b["artefact"] for a, b in pairs}
@@ -193,19 +199,29 @@ def _listing(index: dict[tuple, dict], limit: int = 6) -> str:
     return ", ".join(labels[:limit]) + more
 
 
-def _compare_config(a: dict, b: dict, *, noise: float, seed: int) -> dict:
+def _compare_config(a: dict, b: dict, *, noise: float, seed: int, names: tuple[str, str]) -> dict:
     base, other = np.asarray(a["samples_ms"], dtype=float), np.asarray(b["samples_ms"], dtype=float)
     metrics = {}
     for metric in LATENCY_METRICS:
         statistic = _STATISTICS[metric]
         ratio = unpaired_ratio(other, base, seed=seed, statistic=statistic)
         a_value, b_value = float(statistic(base)), float(statistic(other))
+        _require_finite(f"{metric} of {config_label(a)}", [a_value, b_value, ratio["median"], *ratio["ci95"]],
+                        *names)
         metrics[metric] = {"a_ms": a_value, "b_ms": b_value, "ratio": ratio["median"], "ci95": ratio["ci95"],
                            "verdict": latency_verdict(ratio["ci95"], noise)}
     label = config_label(a) if a["artefact"] == b["artefact"] else config_label(a).replace(
         a["artefact"], f"{a['artefact']}->{b['artefact']}", 1)
     return {"label": label, "baseline_artefact": a["artefact"], "other_artefact": b["artefact"], "batch": a["batch"],
             "seq_len": a["seq_len"], "threads": a["threads"], "n": [len(base), len(other)], "metrics": metrics}
+
+
+def _require_finite(what: str, values: list[float], a_name: str, b_name: str) -> None:
+    """A NaN ratio compares false with every threshold, so it would pass any gate: refuse it instead."""
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        shown = ", ".join(f"{v:g}" for v in values)
+        raise ReportError(f"comparing '{a_name}' and '{b_name}': {what} is not a finite positive figure ({shown}); "
+                          "the samples are damaged")
 
 
 def _compare_accuracy(baseline: dict, other: dict, artefact_map: dict[str, str]) -> list[dict]:
@@ -237,6 +253,10 @@ def _is_number(value) -> bool:
 
 def _latency_failure(comparison: dict, gate: Gate) -> str | None:
     limit = 1 + gate.threshold / 100
+    for config in comparison["configs"]:  # compare_reports never yields these; a hand-made comparison might
+        figures = config["metrics"][gate.metric]
+        _require_finite(f"{gate.metric} of {config['label']}", [figures["ratio"], *figures["ci95"]],
+                        comparison["baseline"]["name"], comparison["other"]["name"])
     # Fail only where the slowdown is both beyond the threshold and statistically beyond the noise band.
     slower = [c for c in comparison["configs"]
               if c["metrics"][gate.metric]["ratio"] > limit + _FLOAT_SLACK
@@ -257,6 +277,9 @@ def _accuracy_failure(comparison: dict, gate: Gate) -> str | None:
     for row in comparison["accuracy"]:
         field = next(f for f in ACCURACY_FIGURES if f in row["figures"])
         drop = -row["figures"][field]["delta_pp"]
+        if not math.isfinite(drop):  # NaN is never "more than the threshold": refuse rather than pass
+            raise ReportError(f"comparing '{comparison['baseline']['name']}' and '{comparison['other']['name']}': "
+                              f"the {field} change of {row['other_artefact']} is {drop!r}, not a finite number")
         if drop > gate.threshold + _FLOAT_SLACK:
             drops.append(f"{row['other_artefact']} {field} dropped {drop:.2f} points")
     if not drops:

@@ -20,13 +20,15 @@ a report can be re-rendered or compared long after the run. Layout (schema_versi
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from edgekit.build.artefact import Artefact
-from edgekit.build.atomic import write_file_atomic
+from edgekit.build.atomic import check_output_file, write_file_atomic
 from edgekit.errors import ReportError
+from edgekit.measure.report_schema import check_report
 from edgekit.measure.stats import latency_stats
 
 SCHEMA = "edgekit.report"
@@ -81,24 +83,58 @@ def config_key(entry: dict) -> tuple:
     return (entry["artefact"], entry["batch"], entry["seq_len"], entry["threads"])
 
 
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def to_json(document, *, indent: int | None = 1) -> str:
+    """Strict JSON (no NaN or Infinity, which many parsers reject): a non-finite figure, which edgekit never
+    measures but a damaged optional field may hold, is written as null, i.e. missing."""
+    return json.dumps(_json_safe(document), indent=indent, allow_nan=False)
+
+
 def save_report(report: dict, path: Path | str) -> Path:
-    """Write the report atomically (a temp file beside it, then rename)."""
-    return write_file_atomic(path, json.dumps(report, indent=1) + "\n")
+    """Write the report atomically (a temp file beside it, then rename). Callers that may replace a file
+    check the path first (check_report_out)."""
+    return write_file_atomic(path, to_json(report) + "\n")
+
+
+def is_report_file(path: Path) -> bool:
+    """Whether `path` holds an edgekit report (damaged or not): the files --force may replace."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(document, dict) and document.get("schema") == SCHEMA
+
+
+def check_report_out(path: Path | str, *, force: bool) -> Path:
+    """Refuse, before measuring, a --out that is a directory or an existing file; with force, an existing
+    edgekit report is replaced, anything else still refused."""
+    return check_output_file(path, force=force, ours=is_report_file, what="report")
 
 
 def load_report(path: Path | str) -> dict:
     """Read and check a report; anything else is one clear ReportError."""
     path = Path(path)
+    if path.is_dir():
+        raise ReportError(f"report '{path}' is a directory; give a report file (.json)")
     if not path.is_file():
         raise ReportError(f"report '{path}' does not exist")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ReportError(f"'{path}' is not an edgekit report: it is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(report, dict) or report.get("schema") != SCHEMA:
         raise ReportError(f"'{path}' is not an edgekit report: it has no \"schema\": \"{SCHEMA}\" field")
     version = report.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 in Python, not here
         raise ReportError(f"report '{path}' has schema version {version!r}, which this edgekit cannot read; "
                           f"readable: {SCHEMA_VERSION}")
     if report.get("kind") not in KINDS:
@@ -106,9 +142,7 @@ def load_report(path: Path | str) -> dict:
     for field in ("machine", "settings", "artefacts", "configs"):
         if field not in report:
             raise ReportError(f"report '{path}' lacks the field {field!r}; it is damaged or not from edgekit")
-    for entry in report["configs"]:
-        if not entry.get("samples_ms"):
-            raise ReportError(f"report '{path}' has a configuration without raw samples: {config_key(entry)}")
+    check_report(report, str(path))
     return report
 
 
@@ -131,7 +165,10 @@ class Report:
     def artefacts(self) -> list[dict]:
         return self.document["artefacts"]
 
-    def save(self, path: Path | str) -> Report:
+    def save(self, path: Path | str, *, force: bool = False) -> Report:
+        """Write the report to `path`; an existing file is replaced only with force and only when it is an
+        edgekit report (checked again here: it may have appeared while measuring)."""
+        check_report_out(path, force=force)
         return Report(self.document, save_report(self.document, path))
 
     @classmethod

@@ -32,6 +32,7 @@ from edgekit.measure.feeds import (
     max_positions,
 )
 from edgekit.measure.result import artefact_entry, config_entry, new_report
+from edgekit.runtime.sessions import check_threads
 
 __all__ = ["Timing", "bench", "interleave"]
 Runner = Callable[[dict[str, np.ndarray]], object]
@@ -55,17 +56,21 @@ def _labels(artefacts: list[Artefact]) -> list[str]:
     return labels
 
 
-def _check_sizes(batch_sizes: list[int], seq_lens: list[int] | None, threads: list[int]) -> None:
+def _check_sizes(batch_sizes: list[int], seq_lens: list[int] | None, threads: list[int], *,
+                 oversubscribe: bool = False) -> None:
     for what, values in (("--batch-sizes", batch_sizes), ("--threads", threads), ("--seq-lens", seq_lens or [2])):
-        if not values or any(v < 1 for v in values):
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
             raise InputError(f"{what} needs positive whole numbers, got {values}")
+    for count in threads:
+        check_threads(count, oversubscribe=oversubscribe)
 
 
 def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_lens: list[int] | None = (128,),
           lengths_from: Path | str | None = None, threads: list[int] = (2,), timing: Timing = Timing(),
           reference: bool = False, eval_data: str | None = None, eval_max_length: int = 128,
-          isolate: bool = True, probe_peaks: bool = True, quiet: bool = False) -> dict:
-    """Measure artefacts and return a report (see edgekit.measure.result)."""
+          isolate: bool = True, probe_peaks: bool = True, oversubscribe: bool = False, quiet: bool = False) -> dict:
+    """Measure artefacts and return a report (see edgekit.measure.result). Thread counts above the usable cores
+    are refused unless oversubscribe."""
     from edgekit.build.corpus import load_corpus, read_text_file
     from edgekit.measure.flops import flops_per_sequence, skipped_by_record
     from edgekit.measure.machine import machine_record, openvino_default_precision
@@ -75,7 +80,7 @@ def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_len
         raise InputError("give at least one artefact directory")
     timing.check()
     batch_sizes, threads = sorted(set(batch_sizes)), sorted(set(threads))
-    _check_sizes(batch_sizes, list(seq_lens) if seq_lens else None, threads)
+    _check_sizes(batch_sizes, list(seq_lens) if seq_lens else None, threads, oversubscribe=oversubscribe)
     progress = Progress(quiet=quiet)
     opened = [open_artefact(path) for path in artefacts]  # checksums first: fail before any timing
     labels = _labels(opened)
@@ -90,7 +95,7 @@ def bench(*, artefacts: list[Path | str], batch_sizes: list[int] = (1,), seq_len
         from edgekit.measure.accuracy import read_eval_data
 
         eval_texts = read_eval_data(eval_data)  # read now: bad data fails before minutes of timing
-    _check_sizes(batch_sizes, seq_lens, threads)
+    _check_sizes(batch_sizes, seq_lens, threads, oversubscribe=oversubscribe)
     for artefact in opened:
         check_seq_lens(artefact, seq_lens)
 

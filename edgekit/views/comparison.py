@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgekit.measure.result import to_json
 from edgekit.views.tables import Table
 from edgekit.views.text import markdown_table, plain_table
 
@@ -27,6 +28,11 @@ def render_text(document: dict) -> str:
         lines.append("")
     lines += gate_lines(document)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_json(document: dict) -> str:
+    """Strict JSON (no NaN): a missing figure is null."""
+    return to_json(document)
 
 
 def render_markdown(document: dict) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from edgekit.views.formats import HTML_MARK
 from edgekit.views.tables import (
     TEXT_COLUMNS,
     Table,
@@ -90,7 +91,7 @@ def render_html(report: dict) -> str:
                      f'src="data:image/png;base64,{data}"><figcaption>{escape(image.caption)}</figcaption></figure>')
     parts.append("</section>")
     body = "\n".join(parts)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n{HTML_MARK}\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{escape(title)}, {escape(as_text(report.get('created')))}</title>\n<style>{STYLE}</style>\n"
             f'</head>\n<body data-plots-expected="{len(images)}">\n{body}\n<script>{LOADED_SCRIPT}</script>\n'

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgekit.build.atomic import write_file_atomic as write_atomic
 from edgekit.errors import MissingDependencyError
-from edgekit.views.tables import sorted_configs
+from edgekit.views.tables import config_stats, sorted_configs
 
 # Fidelity measures the Pareto view can use, in order of preference, with their axis labels.
 FIDELITY_MEASURES = (("accuracy", "task accuracy"), ("top1_agreement", "top-1 agreement with the reference"),
@@ -81,7 +81,7 @@ def pareto_data(report: dict) -> dict | None:
         return {"measure": label, "config": None, "points": []}
     counts = Counter((c.get("batch"), c.get("seq_len"), c.get("threads")) for c in timed)
     config = max(counts, key=lambda k: (counts[k], k[0] == 1, k[1] or 0, k[2] or 0))
-    points = [(c["artefact"], float(c["stats"]["p50"]), values[c["artefact"]]) for c in sorted_configs(report)
+    points = [(c["artefact"], float(config_stats(c)["p50"]), values[c["artefact"]]) for c in sorted_configs(report)
               if c.get("artefact") in values and (c.get("batch"), c.get("seq_len"), c.get("threads")) == config]
     return {"measure": label, "config": config, "points": points}
 
@@ -108,7 +108,7 @@ def _draw_latency(ax, configs: list[dict]) -> None:
     for name, entries in by_artefact.items():
         entries.sort(key=lambda e: e.get("seq_len", 0))
         seqs = [e["seq_len"] for e in entries]
-        p50 = [e["stats"]["p50"] for e in entries]
+        p50 = [config_stats(e)["p50"] for e in entries]
         line, = ax.plot(seqs, p50, marker="o", markersize=4, label=str(name))
         low = [np.percentile(e["samples_ms"], 10) for e in entries]
         high = [np.percentile(e["samples_ms"], 90) for e in entries]
@@ -205,7 +205,8 @@ def _png(chosen: list[Panel], title: str) -> bytes:
     for ax in axes[len(chosen) or 1:]:
         ax.set_visible(False)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    # The mark tells --force this file is edgekit's (views/formats.py); no matplotlib version: same bytes
+    figure.savefig(buffer, format="png", metadata={"Software": "edgekit"})
     return buffer.getvalue()
 
 

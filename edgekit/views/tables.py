@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from edgekit.measure.stats import latency_stats
 from edgekit.measure.stats import verdict as ratio_verdict
 
 MISSING = "—"
@@ -146,6 +147,15 @@ def sorted_configs(report: dict) -> list[dict]:
                                                              c.get("seq_len", 0), c.get("threads", 0)))
 
 
+def config_stats(entry: dict) -> dict:
+    """A configuration's statistics: as stored, or (they are optional) computed from its raw samples."""
+    stats = entry.get("stats")
+    if isinstance(stats, dict) and number(stats.get("p50"), "g") != MISSING:
+        return stats
+    samples = entry.get("samples_ms")
+    return latency_stats(samples) if isinstance(samples, list) and samples else {}
+
+
 def _drop_empty_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]], optional: set[str]):
     """Leave out optional columns no row has a figure for (e.g. efficiency when no peak was measured)."""
     keep = [i for i, h in enumerate(headers) if h not in optional or any(row[i] != MISSING for row in rows)]
@@ -184,7 +194,7 @@ def latency_table(report: dict) -> Table:
                "seq/s", "efficiency", "spread")
     rows = []
     for entry in sorted_configs(report):
-        stats = entry.get("stats") or {}
+        stats = config_stats(entry)
         rows.append((as_text(entry.get("artefact")), as_text(entry.get("batch")), as_text(entry.get("seq_len")),
                      as_text(entry.get("threads")), as_text(stats.get("n")), format_ms(stats.get("p50")),
                      format_ms(stats.get("p90")), format_ms(stats.get("p99")), format_ms(stats.get("min")),
@@ -239,7 +249,7 @@ def claim_summary(report: dict) -> str | None:
 
 
 def _p50_lookup(report: dict) -> dict[tuple, float]:
-    return {(c.get("artefact"), c.get("batch"), c.get("seq_len"), c.get("threads")): (c.get("stats") or {}).get("p50")
+    return {(c.get("artefact"), c.get("batch"), c.get("seq_len"), c.get("threads")): config_stats(c).get("p50")
             for c in report.get("configs") or []}
 
 
