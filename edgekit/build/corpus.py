@@ -51,19 +51,43 @@ def held_out_texts(count: int) -> list[str]:
     return split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE, validation=count)[1]
 
 
-def read_text_file(path: str | Path) -> list[str]:
-    """Texts from a .txt (one per line), .jsonl ("text"/"sentence"/first string field) or .csv file."""
+def max_validation_samples() -> int:
+    """The most held-out texts a build can validate on: the distinct corpus sentences outside the reserve."""
+    return len(set(load_corpus())) - CALIBRATION_RESERVE
+
+
+def read_text_file(path: str | Path, what: str = "text file") -> list[str]:
+    """Texts from a .txt (one per line), .jsonl ("text"/"sentence"/first string field) or .csv file.
+    `what` names the file in errors ("calibration file")."""
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{what} {str(p)!r} is a directory; give a .txt, .jsonl or .csv file")
     if not p.is_file():
-        raise InputError(f"text file not found: {p}")
+        raise InputError(f"{what} not found: {p}")
     suffix = p.suffix.lower()
-    if suffix == ".txt":
-        return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if suffix == ".jsonl":
-        return _read_jsonl(p)
-    if suffix == ".csv":
-        return _read_csv(p)
-    raise InputError(f"unsupported text file type {p.suffix!r} for {p}; use .txt, .jsonl or .csv")
+    readers = {".txt": _read_txt, ".jsonl": _read_jsonl, ".csv": _read_csv}
+    if suffix not in readers:
+        raise InputError(f"unsupported {what} type {p.suffix!r} for {p}; use .txt, .jsonl or .csv")
+    try:
+        return readers[suffix](p)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} {str(p)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                         f"{exc.start}); give a .txt, .jsonl or .csv file") from None
+    except OSError as exc:  # unreadable (permissions) or vanished between the checks and the read
+        raise InputError(f"cannot read {what} {str(p)!r}: {exc.strerror or exc}") from None
+
+
+def read_calibration_file(path: str | Path) -> list[str]:
+    """The texts of a user's calibration file; an empty one is an error, not a silent fallback."""
+    texts = read_text_file(path, what="calibration file")
+    if not texts:
+        raise InputError(f"calibration file {str(path)!r} has no texts (it is empty or blank); give one text "
+                         f'per line (.txt), a "text" field per line (.jsonl) or a "text" column (.csv)')
+    return texts
+
+
+def _read_txt(p: Path) -> list[str]:
+    return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_jsonl_rows(p: Path) -> list[dict]:

@@ -38,7 +38,8 @@ class QuantizeSettings:
     candidates: tuple[str, ...] = ()  # methods to try; the fastest inside the budget wins
     calibration_samples: int = 300  # corpus sentences, disjoint from the validation ones
     calibration_data: str = ""  # a .txt/.jsonl/.csv file instead of the shipped corpus
-    choose: str = "fastest"  # among passing candidates: "fastest" (measured here) or "first" (recipe order)
+    # among passing candidates: "fastest" (measured here) or "first" (recipe order)
+    choose: str = field(default="fastest", metadata={"choices": CHOICE_RULES})
     search: bool = True  # when no candidate passes, keep the most sensitive ops in float
     max_float_ops: int = 8  # the most ops the search may keep in float
 
@@ -46,7 +47,8 @@ class QuantizeSettings:
         if not (isinstance(self.calibration_samples, int) and not isinstance(self.calibration_samples, bool)
                 and self.calibration_samples > 0):
             raise RecipeError(f"calibration_samples must be a positive integer, got {self.calibration_samples!r}")
-        if not (isinstance(self.max_float_ops, int) and self.max_float_ops >= 0):
+        if not (isinstance(self.max_float_ops, int) and not isinstance(self.max_float_ops, bool)
+                and self.max_float_ops >= 0):
             raise RecipeError(f"max_float_ops must be a non-negative integer, got {self.max_float_ops!r}")
         if self.choose not in CHOICE_RULES:
             raise RecipeError(f"choose must be 'fastest' or 'first', got {self.choose!r}")
@@ -64,6 +66,7 @@ class Method:
     sensitive_ops: Callable[[Path], list[str]]  # ops the search may keep in float, for a source model
     description: str
     unfused: bool = False  # quantise the graph as exported, before fusion (ORT: measured faster on some CPUs)
+    calibrated: bool = False  # reads calibration text (static ranges, outlier channels, NNCF PTQ)
 
 
 def method_registry(*methods: Method) -> dict[str, Method]:
@@ -81,6 +84,11 @@ def check_candidates(settings: QuantizeSettings, methods: Mapping[str, Method]) 
     for name in settings.candidates:
         if name not in methods:
             raise InvalidChoiceError("quantisation method", name, tuple(methods))
+
+
+def uses_calibration(settings: QuantizeSettings, methods: Mapping[str, Method]) -> bool:
+    """Whether any of the recipe's candidates reads calibration text, so a calibration file means something."""
+    return any(methods[name].calibrated for name in settings.candidates if name in methods)
 
 
 # -- the metric-agnostic core ---------------------------------------------------------------------------

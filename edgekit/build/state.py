@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.build.corpus import CALIBRATION_RESERVE, load_corpus, read_text_file, split_corpus
+from edgekit.build.corpus import CALIBRATION_RESERVE, load_corpus, read_calibration_file, split_corpus
 from edgekit.build.passes.validate import ValidateSettings
 from edgekit.build.progress import Progress
 from edgekit.build.recipes import Recipe
@@ -36,6 +36,7 @@ class BuildState:
     progress: Progress
     model: Any = None
     tokenizer: Any = None
+    fresh_head: tuple[str, ...] = ()  # head weights the checkpoint lacked, initialised fresh (--new-head)
     current: Path | None = None  # the model file so far
     unfused: Path | None = None  # the graph as exported (pruned like `current`), for INT8 that quantises unfused
     companions: dict[str, Path] = field(default_factory=dict)  # shipped name -> file, beside the model file
@@ -61,7 +62,7 @@ class BuildState:
     def calibration_texts(self) -> list[str]:
         """Calibration text, never overlapping the validation text."""
         settings = self.quantize_settings
-        texts = read_text_file(Path(settings.calibration_data)) if settings.calibration_data else self._corpus_split[0]
+        texts = read_calibration_file(settings.calibration_data) if settings.calibration_data else self._corpus_split[0]
         held_out = set(self.validation_texts())
         return [t for t in texts if t not in held_out][:settings.calibration_samples]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ def check_opset(opset: int) -> int:
 @dataclass(frozen=True)
 class ExportSettings:
     opset: int = DEFAULT_OPSET
-    attention: str = "sdpa"
+    attention: str = field(default="sdpa", metadata={"choices": ATTENTION_FORMS})
 
     def check(self) -> None:
         check_opset(self.opset)

@@ -19,7 +19,7 @@ against float and the fidelity change. Recipe section [embeddings].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,8 @@ _PREFIX = "edgekit_embeddings"
 
 @dataclass(frozen=True)
 class EmbeddingSettings:
-    precisions: tuple[str, ...] = PRECISIONS  # candidates; the smallest passing one within `within` wins
+    # candidates; the smallest passing one within `within` wins
+    precisions: tuple[str, ...] = field(default=PRECISIONS, metadata={"choices": PRECISIONS})
     within: float = 0.03  # latency slack against the fastest passing candidate (3%: below machine noise)
 
     def check(self) -> None:

@@ -7,6 +7,7 @@ settings that depend on text (calibration, tracing) read the sample count and le
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,8 +34,10 @@ class ValidateSettings:
         return Budget(self.max_drop, self.min_cosine, self.min_neighbour_agreement)
 
     def check(self) -> None:
-        if not (isinstance(self.atol, (int, float)) and self.atol > 0):
-            raise RecipeError(f"atol must be a positive number, got {self.atol!r}")
+        # inf or nan would pass every output: the gate must stay a gate.
+        if not (isinstance(self.atol, (int, float)) and not isinstance(self.atol, bool) and math.isfinite(self.atol)
+                and self.atol > 0):
+            raise RecipeError(f"atol must be a positive finite number, got {self.atol!r}")
         for name in ("samples", "batch_size", "max_length"):
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 from edgekit.build.passes.base import ANY_FORMAT, OPENVINO_IR, Pass
 from edgekit.build.passes.openvino_ir import adopt_ir, move_ir, read_model
 from edgekit.build.passes.quantize_nncf.nncf_int8 import FFN_OUTPUT_PATTERN, quantize_nncf_int8
-from edgekit.build.search import Method, QuantizeSettings, check_candidates, method_registry, run_search
+from edgekit.build.search import (
+    Method,
+    QuantizeSettings,
+    check_candidates,
+    method_registry,
+    run_search,
+    uses_calibration,
+)
 
 if TYPE_CHECKING:
     from edgekit.build.state import BuildState
@@ -56,7 +63,8 @@ def weight_matmuls(path: Path) -> list[str]:
 
 
 def _method(name: str, build, description: str) -> Method:
-    return Method(name, build, weight_matmuls, description)
+    # Every NNCF PTQ method calibrates; weight-only compression reads no text.
+    return Method(name, build, weight_matmuls, description, calibrated=build is not _weights_only)
 
 
 METHODS = method_registry(
@@ -83,4 +91,5 @@ def run(state: BuildState, settings: QuantizeSettings) -> None:
 
 PASS = Pass(name="quantize-nncf", description="OpenVINO INT8 by NNCF: the fastest method inside the accuracy budget",
             run=run, accepts=ANY_FORMAT, produces=OPENVINO_IR, section="quantize", settings=QuantizeSettings,
-            check=lambda settings: check_candidates(settings, METHODS))
+            check=lambda settings: check_candidates(settings, METHODS),
+            calibration=lambda settings: uses_calibration(settings, METHODS))

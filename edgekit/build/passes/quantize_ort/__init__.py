@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 from edgekit.build.passes.base import ONNX, Pass
 from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8, quantize_static_qdq, weight_matmuls
 from edgekit.build.passes.quantize_ort.outliers import split_outlier_channels
-from edgekit.build.search import Method, QuantizeSettings, check_candidates, method_registry, run_search
+from edgekit.build.search import (
+    Method,
+    QuantizeSettings,
+    check_candidates,
+    method_registry,
+    run_search,
+    uses_calibration,
+)
 
 if TYPE_CHECKING:
     from edgekit.build.state import BuildState
@@ -59,31 +66,34 @@ def _maybe_split(state: BuildState, src: Path, keep_float: Sequence[str], split:
     return {"outlier_split": info}, split_path, [*keep_float, *info["float_nodes"]]
 
 
-def _method(name: str, build, description: str, unfused: bool = False) -> Method:
-    return Method(name, build, weight_matmuls, description, unfused)
+def _method(name: str, build, description: str, unfused: bool = False, calibrated: bool = False) -> Method:
+    return Method(name, build, weight_matmuls, description, unfused, calibrated)
 
 
 METHODS = method_registry(
     _method("dynamic", _dynamic(False, False), "dynamic INT8, per-tensor weights"),
     _method("dynamic-pc", _dynamic(True, False), "dynamic INT8, per-channel weights"),
     _method("dynamic-pc-split", _dynamic(True, True),
-            "dynamic INT8, per-channel weights, outlier activation channels routed through small float MatMuls"),
+            "dynamic INT8, per-channel weights, outlier activation channels routed through small float MatMuls",
+            calibrated=True),
     # U8U8: exact on every x86 CPU. On CPUs without VNNI, U8S8 must drop to 7-bit weights (reduce_range) and loses
     # accuracy (MiniLM, 1000 sentences: nearest-neighbour agreement 0.849 with U8S8 7-bit, 0.862 with U8U8).
     _method("dynamic-pc-u8u8", _dynamic(True, False, "u8"), "dynamic INT8, per-channel U8 weights (U8U8)"),
     _method("dynamic-pc-split-u8u8", _dynamic(True, True, "u8"),
-            "dynamic INT8, per-channel U8 weights (U8U8), outlier activation channels in float"),
+            "dynamic INT8, per-channel U8 weights (U8U8), outlier activation channels in float", calibrated=True),
     # Dynamic INT8 of the unfused graph (MatMulInteger for Q, K, V too) instead of the fused one (QAttention).
     _method("dynamic-pc-unfused", _dynamic(True, False), "dynamic INT8, per-channel, on the unfused graph", True),
     _method("dynamic-pc-split-unfused", _dynamic(True, True),
-            "dynamic INT8, per-channel, outlier channels in float, on the unfused graph", True),
+            "dynamic INT8, per-channel, outlier channels in float, on the unfused graph", True, calibrated=True),
     *(_method(f"static-{calibrator}{suffix}", _static(calibrator, per_channel),
-              f"static QDQ U8S8, {calibrator} calibration" + (", per-channel weights" if per_channel else ""))
+              f"static QDQ U8S8, {calibrator} calibration" + (", per-channel weights" if per_channel else ""),
+              calibrated=True)
       for calibrator in ("minmax", "entropy", "percentile") for suffix, per_channel in (("", False), ("-pc", True))),
     _method("static-s8s8-minmax-pc", _static("minmax", True, "s8", "s8"),
-            "static QDQ S8S8 per-channel, minmax calibration (ARM: SDOT/SMMLA multiply int8 x int8 natively)"),
+            "static QDQ S8S8 per-channel, minmax calibration (ARM: SDOT/SMMLA multiply int8 x int8 natively)",
+            calibrated=True),
     _method("static-s8s8-percentile-pc-split", _static("percentile", True, "s8", "s8", split=True),
-            "static QDQ S8S8 per-channel, percentile calibration, outlier channels in float"),
+            "static QDQ S8S8 per-channel, percentile calibration, outlier channels in float", calibrated=True),
 )
 
 
@@ -111,4 +121,5 @@ def run(state: BuildState, settings: QuantizeSettings) -> None:
 
 PASS = Pass(name="quantize-ort", description="ONNX Runtime INT8: the fastest method inside the accuracy budget",
             run=run, accepts=(ONNX,), section="quantize", settings=QuantizeSettings,
-            check=lambda settings: check_candidates(settings, METHODS))
+            check=lambda settings: check_candidates(settings, METHODS),
+            calibration=lambda settings: uses_calibration(settings, METHODS))

@@ -16,7 +16,7 @@ before validation in case a later pass changed it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,8 +44,9 @@ _KERNELS = {
 
 @dataclass(frozen=True)
 class KernelSettings:
-    skip_layernorm: str = "auto"  # SkipLayerNormalization or Add + LayerNormalization
-    bias_gelu: str = "auto"  # BiasGelu or Add + Gelu
+    # SkipLayerNormalization or Add + LayerNormalization; BiasGelu or Add + Gelu
+    skip_layernorm: str = field(default="auto", metadata={"choices": FORMS})
+    bias_gelu: str = field(default="auto", metadata={"choices": FORMS})
 
     def check(self) -> None:
         for name, value in asdict(self).items():
