@@ -221,7 +221,7 @@ def test_cli_verify_refuses_tampered_bundle(runner, cli, classifier_bundle, tmp_
 
 
 def test_bundle_holds_no_code_or_pickle(classifier_bundle, tiny_artefacts, tmp_path):
-    allowed = {".onnx", ".ort", ".xml", ".bin", ".json", ".config", ".txt", ".data"}
+    allowed = {".onnx", ".ort", ".xml", ".bin", ".json", ".config", ".txt", ".data", ".sha256", ".sig"}
     ov = package(artefact_dir=tiny_artefacts["text-classification", "openvino-fp32"], out=tmp_path / "ov",
                  graph_tokenizer=False, quiet=True).bundle_dir
     for bundle in (classifier_bundle.bundle_dir, ov):

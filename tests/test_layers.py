@@ -23,7 +23,10 @@ ALLOWED = {
     "cli": {"api", "views", "runtime"},
 }
 # The device runtime may need only these third-party packages (and the standard library).
-RUNTIME_PACKAGES = {"numpy", "onnxruntime", "openvino", "tokenizers", "onnxruntime_extensions", "openvino_tokenizers"}
+# The runtimes, their in-graph tokenizer extensions, and cryptography for apps that check a bundle's signature
+# (each an optional extra of the light install but numpy, the runtimes and tokenizers).
+RUNTIME_PACKAGES = {"numpy", "onnxruntime", "openvino", "tokenizers", "onnxruntime_extensions", "openvino_tokenizers",
+                    "cryptography"}
 
 
 def _layer(module: str) -> str | None:

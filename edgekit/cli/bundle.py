@@ -39,26 +39,41 @@ def print_bundle_summary(bundle_dir: Path, manifest: dict) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Bundle directory (default ARTEFACT-bundle).")
 @click.option("--zip", "make_zip", is_flag=True, help="Also write BUNDLE.zip.")
 @click.option("--no-graph-tokenizer", is_flag=True, help="Do not compile the tokenizer into the runtime's graph.")
+@click.option("--sign-key", type=click.Path(path_type=Path), default=None,
+              help="Sign the manifest with this Ed25519 private key (PEM; openssl genpkey -algorithm ed25519).")
 @click.option("--force", is_flag=True, help="Replace an earlier edgekit bundle at --out.")
 @click.option("--quiet", "-q", is_flag=True)
-def package(artefact, out, make_zip, no_graph_tokenizer, force, quiet) -> None:
-    """Package a built artefact as a self-contained, checksummed bundle for apps."""
+def package(artefact, out, make_zip, no_graph_tokenizer, sign_key, force, quiet) -> None:
+    """Package a built artefact as a self-contained, sealed bundle for apps."""
     result = api.package(artefact=artefact, out=out, zip=make_zip, graph_tokenizer=not no_graph_tokenizer,
-                         force=force, quiet=quiet)
+                         signing_key=sign_key, force=force, quiet=quiet)
     print_bundle_summary(result.bundle_dir, result.manifest)
+    print_seal(result.manifest_sha256, signed=result.signed)
     if result.zip_path:
         click.echo(f"zip:       {result.zip_path} ({result.zip_path.stat().st_size / 1e6:.1f} MB)")
+
+
+def print_seal(digest: str, *, signed: bool) -> None:
+    click.echo(f"manifest:  sha256 {digest} (pin it: edgekit.runtime.load(..., manifest_sha256=...))"
+               + ("; signed (manifest.sig)" if signed else ""))
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--threads", type=int, default=None)
-def verify(bundle, threads) -> None:
-    """Check a bundle's checksums, load it, run a smoke inference and print its manifest."""
-    result = api.verify(bundle, threads=threads)
-    click.echo(f"checksums: {result.files_checked} files match {result.bundle_dir / 'manifest.json'}")
+@click.option("--sha256", "manifest_sha256", default=None, metavar="HEX",
+              help="The manifest sha256 the bundle must have (as printed by edgekit package).")
+@click.option("--public-key", type=click.Path(path_type=Path), default=None,
+              help="Ed25519 public key (PEM) the bundle's signature must verify against.")
+def verify(bundle, threads, manifest_sha256, public_key) -> None:
+    """Check a bundle's seal and checksums, load it, run a smoke inference and print its manifest."""
+    result = api.verify(bundle, threads=threads, manifest_sha256=manifest_sha256, public_key=public_key)
+    click.echo(f"checksums: {result.files_checked} files match {result.bundle_dir / 'manifest.json'}, "
+               f"sealed by manifest.sha256" + (", pinned sha256 matches" if manifest_sha256 else "")
+               + (", signature verified" if result.signature_checked else ""))
     click.echo(f"smoke run: loaded in {result.load_s:.2f}s, answered in {result.answer_ms:.1f} ms")
     print_bundle_summary(result.bundle_dir, result.manifest)
+    print_seal(result.manifest_sha256, signed=result.signed)
 
 
 @click.command()

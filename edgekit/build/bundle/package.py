@@ -18,13 +18,14 @@ from pathlib import Path
 
 from edgekit import __version__
 from edgekit.build.artefact import open_artefact
-from edgekit.build.atomic import atomic_output_dir
+from edgekit.build.atomic import atomic_output_dir, check_output_dir
 from edgekit.build.checkpoint import max_sequence_length
 from edgekit.build.progress import Progress
 from edgekit.build.record import RECORD_NAME
 from edgekit.build.tasks import get_task
 from edgekit.build.tokenizer_files import special_tokens
-from edgekit.runtime.manifest import MANIFEST_NAME, write_manifest
+from edgekit.errors import OutputDirError
+from edgekit.runtime.manifest import check_signing_key, manifest_sha256, write_manifest
 from edgekit.runtime.sessions import openvino_core, ort_session
 
 BUILD_RECORD = "build-record.json"  # the artefact's edgekit.json, kept for provenance
@@ -37,19 +38,40 @@ class PackageResult:
     bundle_dir: Path
     zip_path: Path | None
     manifest: dict
+    manifest_sha256: str  # what an app pins: edgekit.runtime.load(..., manifest_sha256=...)
+    signed: bool = False
 
 
 def default_bundle_dir(artefact_dir: Path) -> Path:
     return artefact_dir.parent / f"{artefact_dir.name}-bundle"
 
 
+def check_bundle_outputs(artefact_dir: Path, out_dir: Path, *, make_zip: bool, force: bool) -> None:
+    """Every output of a packaging, checked before anything is written: the bundle dir (never the artefact
+    itself, nor inside it or around it) and the zip beside it."""
+    from edgekit.runtime.archive import check_zip_path
+
+    artefact, bundle = Path(artefact_dir).resolve(), Path(out_dir).resolve()
+    if bundle == artefact or artefact in bundle.parents or bundle in artefact.parents:
+        raise OutputDirError(f"bundle directory {str(out_dir)!r} would replace or sit inside the artefact "
+                             f"{str(artefact_dir)!r}; give a directory beside it (default {artefact.name}-bundle)")
+    check_output_dir(out_dir, force=force)
+    if make_zip:
+        check_zip_path(Path(out_dir).with_suffix(".zip"), force=force)
+
+
 def package(*, artefact_dir: Path | str, out: Path | str | None = None, make_zip: bool = False,
-            graph_tokenizer: bool = True, force: bool = False, quiet: bool = False) -> PackageResult:
-    """Write a bundle for a built artefact (checked against its checksums first)."""
+            graph_tokenizer: bool = True, signing_key: bytes | str | Path | None = None, force: bool = False,
+            quiet: bool = False) -> PackageResult:
+    """Write a bundle for a built artefact (checked against its checksums first); signed with an Ed25519
+    private key (PEM bytes or a path) when given."""
     artefact = open_artefact(artefact_dir)
     out_dir = Path(out) if out else default_bundle_dir(artefact.directory)
+    check_bundle_outputs(artefact.directory, out_dir, make_zip=make_zip, force=force)
+    if signing_key is not None:
+        check_signing_key(signing_key)  # a bad key fails now, not after the graph tokenizer is built
     progress = Progress(quiet=quiet)
-    with atomic_output_dir(out_dir, force=force) as work:
+    with atomic_output_dir(out_dir, force=force, announce=progress.warn) as work:
         for name in artefact.record.files:
             if Path(name).name not in SLOW_TOKENIZER_FILES:
                 (work / name).parent.mkdir(parents=True, exist_ok=True)
@@ -57,15 +79,14 @@ def package(*, artefact_dir: Path | str, out: Path | str | None = None, make_zip
         shutil.copyfile(artefact.directory / RECORD_NAME, work / BUILD_RECORD)
         fields = describe(artefact, work)
         fields["graph_tokenizer"] = _graph_tokenizer(artefact, work, fields, graph_tokenizer, progress)
+        manifest = write_manifest(work, fields, signing_key=signing_key)
         _make_read_only(work)
-        manifest = write_manifest(work, fields)
-        os.chmod(work / MANIFEST_NAME, 0o444)
     zip_path = None
     if make_zip:
         from edgekit.runtime.archive import make_zip as write_zip
 
         zip_path = write_zip(out_dir, out_dir.with_suffix(".zip"), force=force)
-    return PackageResult(out_dir, zip_path, manifest)
+    return PackageResult(out_dir, zip_path, manifest, manifest_sha256(out_dir), signed=signing_key is not None)
 
 
 def describe(artefact, work: Path) -> dict:
@@ -94,6 +115,7 @@ def describe(artefact, work: Path) -> dict:
         "mobile_model_file": "model.ort" if (work / "model.ort").is_file() else None,
         "inputs": inputs, "outputs": outputs,
         "max_length": max_sequence_length(config),
+        "architecture": _architecture(config),
         "labels": labels,
         "tokenizer": {"file": "tokenizer.json", "type": tokenizer.get("model", {}).get("type"),
                       "lowercase": _lowercases(tokenizer), **special_tokens(work)},
@@ -103,6 +125,13 @@ def describe(artefact, work: Path) -> dict:
         "random_weights": record.random_weights,
         **({"warning": record.data["warning"]} if record.data.get("warning") else {}),
     }
+
+
+def _architecture(config: dict) -> dict:
+    """The shape figures the runtime sizes its batches by (activation memory per token)."""
+    keys = (("layers", "num_hidden_layers"), ("hidden_size", "hidden_size"), ("heads", "num_attention_heads"),
+            ("intermediate_size", "intermediate_size"))
+    return {name: config[key] for name, key in keys if isinstance(config.get(key), int)}
 
 
 def _signature(model_path: Path) -> tuple[list[dict], list[dict]]:
