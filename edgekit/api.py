@@ -46,12 +46,14 @@ def task_names() -> tuple[str, ...]:
 def plan_export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
                 recipe: Path | str | None = None, opset: int | None = None, atol: float | None = None,
                 max_length: int | None = None, samples: int | None = None, max_drop: float | None = None,
-                calibration_data: Path | str | None = None) -> ExportPlan:
+                calibration_data: Path | str | None = None, new_head: bool = False) -> ExportPlan:
     """Resolve the model source and the recipe (target defaults < recipe file < these options) and check them
-    all; loads no weights. plan.recipe.to_toml() is the resolved recipe."""
+    all; loads no weights. plan.recipe.to_toml() is the resolved recipe. A task whose head the checkpoint
+    lacks is an error unless new_head."""
     from edgekit.build.builder import plan_export as plan
 
-    return plan(model=model, target=target, task=task, recipe=Path(recipe) if recipe else None, overrides={
+    return plan(model=model, target=target, task=task, recipe=Path(recipe) if recipe else None,
+                new_head=new_head, overrides={
         "export": {"opset": opset},
         "validate": {"atol": atol, "max_length": max_length, "samples": samples, "max_drop": max_drop},
         "quantize": {"calibration_data": str(calibration_data) if calibration_data else None},
@@ -61,16 +63,29 @@ def plan_export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: 
 def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str | None = None,
            out: Path | str | None = None, recipe: Path | str | None = None, opset: int | None = None,
            atol: float | None = None, max_length: int | None = None, samples: int | None = None,
-           max_drop: float | None = None, calibration_data: Path | str | None = None, force: bool = False,
-           quiet: bool = False, verbose: bool = False) -> ExportResult:
+           max_drop: float | None = None, calibration_data: Path | str | None = None, new_head: bool = False,
+           bundle: bool = False, force: bool = False, quiet: bool = False, verbose: bool = False) -> ExportResult:
     """Build one validated artefact: run the target's recipe and write the directory and its edgekit.json
-    atomically (default ./edgekit-out/<model>-<target>/). `force` replaces an earlier edgekit artefact there."""
+    atomically (default ./edgekit-out/<model>-<target>/). `force` replaces an earlier edgekit artefact there.
+    new_head: export a freshly initialised head for a task the checkpoint was not trained for (recorded).
+    bundle: also package it (OUT-bundle/, result.bundle); both outputs are checked before the build starts."""
+    import dataclasses
+
     from edgekit.build.builder import build_artefact
+    from edgekit.build.bundle.package import check_bundle_outputs, default_bundle_dir
+    from edgekit.build.bundle.package import package as build_bundle
 
     plan = plan_export(model=model, target=target, task=task, recipe=recipe, opset=opset, atol=atol,
-                       max_length=max_length, samples=samples, max_drop=max_drop, calibration_data=calibration_data)
-    return build_artefact(plan, out=Path(out) if out else None, force=force,
-                          progress=Progress(quiet=quiet, verbose=verbose))
+                       max_length=max_length, samples=samples, max_drop=max_drop, calibration_data=calibration_data,
+                       new_head=new_head)
+    out_dir = Path(out) if out else plan.default_out_dir()
+    if bundle:
+        check_bundle_outputs(out_dir, default_bundle_dir(out_dir), make_zip=False, force=force)
+    result = build_artefact(plan, out=out_dir, force=force, progress=Progress(quiet=quiet, verbose=verbose))
+    if bundle:
+        result = dataclasses.replace(result, bundle=build_bundle(artefact_dir=result.out_dir, force=force,
+                                                                 quiet=quiet))
+    return result
 
 
 def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None, quiet: bool = False) -> Path:
@@ -86,28 +101,38 @@ def bench(*, artefacts: Sequence[Path | str], batch_sizes: Sequence[int] = (1,),
           seq_lens: Sequence[int] | None = (128,), lengths_from: Path | str | None = None,
           threads: Sequence[int] = (2,), timing: Timing = Timing(), reference: bool = False,
           eval_data: str | None = None, isolate: bool = True, out: Path | str | None = None,
-          quiet: bool = False) -> Report:
+          oversubscribe: bool = False, force: bool = False, quiet: bool = False) -> Report:
     """Latency (interleaved, raw samples kept), throughput, load time, peak memory and accuracy of artefact
-    directories, in one report; saved to `out` when given. `lengths_from` replaces seq_lens by the median, p90
-    and p99 token lengths of a text file."""
+    directories, in one report; saved to `out` when given (checked before measuring; `force` replaces an
+    earlier edgekit report there). `lengths_from` replaces seq_lens by the median, p90 and p99 token lengths
+    of a text file. Thread counts above this machine's usable cores are refused unless oversubscribe."""
+    from edgekit.measure.result import check_report_out
     from edgekit.measure.runner import bench as run_bench
+
+    if out is not None:
+        check_report_out(out, force=force)
 
     document = run_bench(artefacts=list(artefacts), batch_sizes=list(batch_sizes),
                          seq_lens=list(seq_lens) if seq_lens and not lengths_from else None,
                          lengths_from=lengths_from, threads=list(threads), timing=timing, reference=reference,
-                         eval_data=eval_data, isolate=isolate, quiet=quiet)
+                         eval_data=eval_data, isolate=isolate, oversubscribe=oversubscribe, quiet=quiet)
     result = Report(document)
-    return result.save(out) if out is not None else result
+    return result.save(out, force=force) if out is not None else result
 
 
 def claim(*, fast_model: str = "random:distilroberta-base", slow_model: str = "random:roberta-base",
           runtimes: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None,
           seq_lens: Sequence[int] | None = None, threads: int = 2, timing: Timing = Timing(runs=10),
           work_dir: Path | str = Path("edgekit-out") / "claim", threshold: float = 2.0,
-          out: Path | str | None = None, quiet: bool = False) -> Report:
+          out: Path | str | None = None, force: bool = False, quiet: bool = False) -> Report:
     """Is `fast_model` at least `threshold` times as fast as `slow_model` in the same runtime? Both are timed in
-    the same rounds; ratios come with bootstrap 95% CIs and a verdict."""
+    the same rounds; ratios come with bootstrap 95% CIs and a verdict. `out` is checked before any build;
+    `force` replaces an earlier edgekit report there."""
     from edgekit.measure import claim as claims
+    from edgekit.measure.result import check_report_out
+
+    if out is not None:
+        check_report_out(out, force=force)
 
     document = claims.claim(fast_model=fast_model, slow_model=slow_model,
                             runtimes=list(runtimes or claims.DEFAULT_RUNTIMES),
@@ -115,7 +140,7 @@ def claim(*, fast_model: str = "random:distilroberta-base", slow_model: str = "r
                             seq_lens=list(seq_lens or claims.DEFAULT_SEQ_LENS), threads=threads, timing=timing,
                             work_dir=work_dir, threshold=threshold, quiet=quiet)
     result = Report(document)
-    return result.save(out) if out is not None else result
+    return result.save(out, force=force) if out is not None else result
 
 
 @dataclass(frozen=True)
@@ -171,13 +196,16 @@ class RenderedView:
     paths: tuple[Path, ...]
 
 
-def report(source: Report | Path | str, *, format: str = "table", out: Path | str | None = None) -> RenderedView:
+def report(source: Report | Path | str, *, format: str = "table", out: Path | str | None = None,
+           force: bool = False) -> RenderedView:
     """Render a report as a terminal table, Markdown or JSON (text), or PNG plots or one HTML page (files: out,
-    or beside the report). Any format goes to `out` when given."""
+    or beside the report). Any format goes to `out` when given; an existing file there is replaced only with
+    `force`, and only when edgekit wrote it (a report or a view)."""
     from edgekit.views.formats import render_text, view_path, write_view
 
+    source_path = source.path if isinstance(source, Report) else Path(source)
+    target = view_path(report_path=source_path, fmt=format, out=Path(out) if out else None, force=force)
     loaded = _report(source)
-    target = view_path(report_path=loaded.path, fmt=format, out=Path(out) if out else None)
     if target is None:
         return RenderedView(render_text(loaded.document, fmt=format), ())
     return RenderedView(None, tuple(write_view(loaded.document, fmt=format, out=target)))
@@ -185,13 +213,16 @@ def report(source: Report | Path | str, *, format: str = "table", out: Path | st
 
 # -- bundles --------------------------------------------------------------------------------------------------
 def package(*, artefact: Path | str, out: Path | str | None = None, zip: bool = False,
-            graph_tokenizer: bool = True, force: bool = False, quiet: bool = False) -> PackageResult:
-    """A self-contained, checksummed bundle for apps from a built artefact (default ARTEFACT-bundle/), with the
-    tokenizer compiled into the runtime's graph where the build side can and it checks out token for token."""
+            graph_tokenizer: bool = True, signing_key: bytes | str | Path | None = None, force: bool = False,
+            quiet: bool = False) -> PackageResult:
+    """A self-contained, sealed bundle for apps from a built artefact (default ARTEFACT-bundle/), with the
+    tokenizer compiled into the runtime's graph where the build side can and it checks out token for token.
+    signing_key: an Ed25519 private key (PEM bytes or a path) that signs the manifest (manifest.sig).
+    result.manifest_sha256 is what an app pins."""
     from edgekit.build.bundle.package import package as build_bundle
 
-    return build_bundle(artefact_dir=artefact, out=out, make_zip=zip, graph_tokenizer=graph_tokenizer, force=force,
-                        quiet=quiet)
+    return build_bundle(artefact_dir=artefact, out=out, make_zip=zip, graph_tokenizer=graph_tokenizer,
+                        signing_key=signing_key, force=force, quiet=quiet)
 
 
 @dataclass(frozen=True)
@@ -201,20 +232,26 @@ class VerifyResult:
     load_s: float
     answer_ms: float
     manifest: dict
+    manifest_sha256: str
+    signed: bool  # the bundle carries manifest.sig
+    signature_checked: bool  # and it verified against the public key given
 
 
 SMOKE_TEXT = "edgekit checks that this bundle loads and answers."
 
 
-def verify(bundle: Path | str, *, threads: int | None = None) -> VerifyResult:
-    """Check a bundle (directory or .zip) the way a device would: every checksum, then load it with the light
-    runtime and answer one text. A zip is extracted safely into a temporary directory, removed afterwards."""
+def verify(bundle: Path | str, *, threads: int | None = None, manifest_sha256: str | None = None,
+           public_key: bytes | str | Path | None = None) -> VerifyResult:
+    """Check a bundle (directory or .zip) the way a device would: its seal, the pinned manifest sha256 and the
+    signature when given, every checksum, then load it with the light runtime and answer one text. A zip is
+    extracted safely into a temporary directory, removed afterwards."""
     from edgekit import runtime
     from edgekit.runtime.archive import opened_bundle
-    from edgekit.runtime.manifest import read_manifest, verify_files
+    from edgekit.runtime.manifest import manifest_sha256 as manifest_digest
+    from edgekit.runtime.manifest import SIGNATURE_NAME, read_manifest, verify_files
 
     with opened_bundle(Path(bundle)) as directory:
-        manifest = read_manifest(directory)
+        manifest = read_manifest(directory, expected_sha256=manifest_sha256, public_key=public_key)
         verify_files(directory, manifest)
         start = time.perf_counter()
         model = runtime.load(directory, threads=threads, verify=False)
@@ -222,4 +259,6 @@ def verify(bundle: Path | str, *, threads: int | None = None) -> VerifyResult:
         start = time.perf_counter()
         model([SMOKE_TEXT])
         answered = (time.perf_counter() - start) * 1e3
-    return VerifyResult(Path(bundle), len(manifest["files"]), loaded, answered, manifest)
+        digest, signed = manifest_digest(directory), (directory / SIGNATURE_NAME).is_file()
+    return VerifyResult(Path(bundle), len(manifest["files"]), loaded, answered, manifest, digest, signed,
+                        public_key is not None)

@@ -29,6 +29,10 @@ class CorruptCheckpointError(EdgekitError):
     """A checkpoint file exists but cannot be read (truncated or damaged)."""
 
 
+class MissingHeadError(EdgekitError):
+    """The checkpoint has no trained head for the requested task (exporting it would give random outputs)."""
+
+
 class OutputDirError(EdgekitError):
     """The output directory cannot be used (not empty, not writable)."""
 

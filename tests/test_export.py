@@ -98,7 +98,7 @@ def test_eager_attention_traces_a_constant_scale_with_the_same_outputs(tiny_clas
     task = source.default_task()
     graphs = {}
     for attention in ("sdpa", "eager"):
-        model, tokenizer = load_model(source, task, attention=attention)
+        model, tokenizer, _ = load_model(source, task, attention=attention)
         encoded = dict(tokenizer(["A short sentence.", "A second, somewhat longer sentence of text."],
                                  padding=True, return_tensors="np"))
         path = tmp_path / f"{attention}.onnx"

@@ -17,7 +17,8 @@ from edgekit.build.progress import Progress
 from edgekit.build.random_models import RANDOM_WEIGHTS_NOTE
 from edgekit.build.recipes import Recipe, resolve_recipe
 from edgekit.build.record import RECORD_NAME, Record, build_versions, write_record
-from edgekit.build.sources import ModelSource, resolve_source
+from edgekit.build.bundle.package import PackageResult
+from edgekit.build.sources import ModelSource, check_head, resolve_source
 from edgekit.build.state import BuildState
 from edgekit.build.targets import Target, get_target
 from edgekit.build.tasks import Task, get_task
@@ -34,6 +35,7 @@ class ExportPlan:
     recipe: Recipe
     target: Target
     task: Task
+    new_head: bool = False  # the user asked for a fresh head where the checkpoint has none
 
     def default_out_dir(self) -> Path:
         return DEFAULT_OUT_ROOT / f"{self.source.slug}-{self.target.name}"
@@ -45,10 +47,11 @@ class ExportResult:
     model_path: Path
     record_path: Path
     record: Record
+    bundle: PackageResult | None = None  # when packaged in the same call (api.export(bundle=True))
 
 
 def plan_export(*, model: str, target: str | None = None, task: str | None = None, recipe: Path | None = None,
-                overrides: dict[str, dict] | None = None) -> ExportPlan:
+                overrides: dict[str, dict] | None = None, new_head: bool = False) -> ExportPlan:
     """Resolve the source and the recipe and check them against each other; loads no weights.
     overrides: recipe settings given as options, per section ({"validate": {"atol": 1e-3}})."""
     recipe_obj = resolve_recipe(target=target, recipe_path=recipe, task=task, overrides=overrides)
@@ -60,7 +63,9 @@ def plan_export(*, model: str, target: str | None = None, task: str | None = Non
     if max_length > limit:
         raise InputError(f"max length {max_length} exceeds the {limit} positions of {model!r}; use --max-length "
                          f"{limit} or less")
-    return ExportPlan(model, source, recipe_obj, target_obj, task_obj or source.default_task())
+    task_obj = task_obj or source.default_task()
+    check_head(source, task_obj, new_head=new_head)
+    return ExportPlan(model, source, recipe_obj, target_obj, task_obj, new_head)
 
 
 def build_artefact(plan: ExportPlan, *, out: Path | None = None, force: bool = False,
@@ -74,11 +79,15 @@ def build_artefact(plan: ExportPlan, *, out: Path | None = None, force: bool = F
     if plan.source.random_weights:
         progress.warn(RANDOM_WEIGHTS_NOTE)
     with progress.step(f"loading {plan.model} ({plan.task.name})"):
-        model_obj, tokenizer = load_model(plan.source, plan.task, attention=plan.recipe.section("export").attention)
-    with atomic_output_dir(out_dir, force=force) as work:
+        model_obj, tokenizer, fresh_head = load_model(plan.source, plan.task, new_head=plan.new_head,
+                                                      attention=plan.recipe.section("export").attention)
+    if fresh_head:
+        progress.warn(fresh_head_note(plan.task))
+    with atomic_output_dir(out_dir, force=force, announce=progress.warn) as work:
         scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=work))
         state = BuildState(source=plan.source, task=plan.task, target=plan.target, recipe=plan.recipe, work_dir=work,
-                           out_dir=out_dir, scratch=scratch, progress=progress, model=model_obj, tokenizer=tokenizer)
+                           out_dir=out_dir, scratch=scratch, progress=progress, model=model_obj, tokenizer=tokenizer,
+                           fresh_head=tuple(fresh_head))
         for name in plan.recipe.passes:
             step = get_pass(name)
             step.run(state, plan.recipe.section(step.section) if step.section else None)
@@ -105,9 +114,13 @@ def record_fields(state: BuildState) -> dict:
     """What a build records beside its model: source, task, target and its reasons, recipe, and every pass's
     entry (state.record). write_record adds versions and hashes."""
     target = state.target
+    warning = RANDOM_WEIGHTS_NOTE if state.source.random_weights else \
+        fresh_head_note(state.task) if state.fresh_head else None
     return {
-        "random_weights": state.source.random_weights,
-        **({"warning": RANDOM_WEIGHTS_NOTE} if state.source.random_weights else {}),
+        # a fresh head makes the outputs as meaningless as random weights do
+        "random_weights": state.source.random_weights or bool(state.fresh_head),
+        **({"warning": warning} if warning else {}),
+        **({"fresh_head": {"task": state.task.name, "weights": list(state.fresh_head)}} if state.fresh_head else {}),
         "source": _source_entry(state.source, state.model),
         "task": state.task.name,
         "target": {"name": target.name, "runtime": target.runtime, "precision": target.precision,
@@ -116,6 +129,11 @@ def record_fields(state: BuildState) -> dict:
         "recipe": state.recipe.to_toml(),
         **state.record,
     }
+
+
+def fresh_head_note(task: Task) -> str:
+    return (f"FRESH HEAD: the checkpoint has no {task.name} head; this one is freshly initialised (seed 0, "
+            "untrained): its outputs are meaningless until it is fine-tuned")
 
 
 def _source_entry(source: ModelSource, model_obj) -> dict:

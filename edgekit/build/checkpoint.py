@@ -65,6 +65,29 @@ def weight_files(directory: Path) -> list[Path]:
     raise ModelSourceError(f"{str(directory)!r} has no weights (model.safetensors or pytorch_model.bin)")
 
 
+def explain_pickle_refusal(paths: list[Path] | tuple[Path, ...]) -> str | None:
+    """Why torch's safe loader refuses a pytorch_model.bin, when it does: a pickle that would import code."""
+    try:
+        import pickle
+
+        import torch
+    except ImportError:
+        return None
+    for path in paths:
+        if path.suffix != ".bin":
+            continue
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except pickle.UnpicklingError as exc:
+            detail = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "global" in line),
+                          str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe pickle")
+            return (f"weights file {str(path)!r} is a pickle that would run code when loaded ({detail[:160]}); "
+                    "edgekit never runs it: save the checkpoint as safetensors from a trusted copy")
+        except Exception:  # any other failure: not the question asked here
+            continue
+    return None
+
+
 def check_weights(path: Path) -> None:
     """Raise CorruptCheckpointError when a weights file is truncated or not what its name says."""
     if path.suffix == ".safetensors":
@@ -96,16 +119,46 @@ def _check_safetensors(path: Path) -> None:
         raise CorruptCheckpointError(f"{bad} (expected {expected} bytes, found {size}); {fix}")
 
 
+# Shape fields a loader sizes tensors by: whole numbers, at least this large.
+_SHAPE_FIELDS = {"hidden_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 1,
+                 "max_position_embeddings": 2, "vocab_size": 1, "type_vocab_size": 1, "pad_token_id": 0}
+
+
+def check_shape_fields(config: dict, where: str) -> None:
+    for key, least in _SHAPE_FIELDS.items():
+        value = config.get(key)
+        if key in config and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise CorruptCheckpointError(f"{where}: config.json's {key} is {value!r}; expected a whole number of at "
+                                         f"least {least}")
+    hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads:
+        raise CorruptCheckpointError(f"{where}: config.json's hidden_size {hidden} is not a multiple of "
+                                     f"num_attention_heads {heads}")
+
+
 def check_tokenizer(directory: Path) -> None:
     if not any((directory / name).is_file() for name in _TOKENIZER_FILES):
         raise ModelSourceError(f"{str(directory)!r} has no tokenizer files ({', '.join(_TOKENIZER_FILES)}); "
                                "save the tokenizer beside the model (tokenizer.save_pretrained)")
+    path = directory / "tokenizer.json"
+    if path.is_file():
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            return
+        try:
+            Tokenizer.from_file(str(path))
+        except Exception as exc:  # the Rust side raises plain Exception for any parse error
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise CorruptCheckpointError(f"tokenizer file {str(path)!r} is damaged or truncated ({first}); "
+                                         "re-save the tokenizer (tokenizer.save_pretrained)") from None
 
 
 def check_checkpoint(directory: Path) -> tuple[dict, list[Path]]:
     """Everything that can be checked before loading: returns (config, weight files)."""
     config = read_config(directory)
     check_architecture(config, repr(str(directory)))
+    check_shape_fields(config, repr(str(directory)))
     weights = weight_files(directory)
     for path in weights:
         check_weights(path)

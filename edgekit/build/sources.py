@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.build import random_models
-from edgekit.build.checkpoint import check_checkpoint, check_weights, max_sequence_length, weight_files
-from edgekit.errors import CorruptCheckpointError, MissingDependencyError, ModelSourceError
+from edgekit.build.checkpoint import (
+    check_checkpoint,
+    check_weights,
+    explain_pickle_refusal,
+    max_sequence_length,
+    weight_files,
+)
+from edgekit.errors import CorruptCheckpointError, MissingDependencyError, MissingHeadError, ModelSourceError
 from edgekit.runtime.hashing import sha256_tree
 from edgekit.build.tasks import Task, get_task, task_from_architectures
 
@@ -121,23 +127,61 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-def load_model(source: ModelSource, task: Task, *, attention: str = "sdpa"):
-    """(model in eval mode, tokenizer). Needs the export extra. attention: the transformers attention
-    implementation ("sdpa" or "eager"); it decides the attention pattern an export traces."""
+def check_head(source: ModelSource, task: Task, *, new_head: bool) -> None:
+    """Refuse, before loading, a task whose head the checkpoint's `architectures` says it was not trained with:
+    its head would be random. Every checkpoint has the encoder (feature-extraction); random:NAME is random
+    throughout. Checkpoints that name no architecture are checked at load (missing weights)."""
+    implied = task_from_architectures(source.config.get("architectures"))
+    if new_head or source.random_weights or task.name == "feature-extraction" or implied is None \
+            or implied.name == task.name:
+        return
+    raise MissingHeadError(
+        f"{source.spec!r} was trained as {', '.join(source.config['architectures'])} ({implied.name}) and has no "
+        f"{task.name} head: exporting it would give a randomly initialised head; use --task {implied.name} or "
+        "feature-extraction, or --new-head to export a fresh, untrained head (recorded as such)")
+
+
+def load_model(source: ModelSource, task: Task, *, attention: str = "sdpa", new_head: bool = False):
+    """(model in eval mode, tokenizer, fresh head weights). Needs the export extra. attention: the transformers
+    attention implementation ("sdpa" or "eager"); it decides the attention pattern an export traces.
+    Weights the task's model needs but the checkpoint lacks are an error, unless new_head and they are all in
+    the head: then they are initialised from a fixed seed and their names returned."""
     try:
+        import torch
         import transformers
     except ImportError:
         raise MissingDependencyError("transformers", "loading a model for export", "export") from None
     if source.kind == "random":
-        return random_models.build_random(source.spec, task.auto_class, attention=attention)
+        return (*random_models.build_random(source.spec, task.auto_class, attention=attention), [])
     for path in source.weights:
         check_weights(path)
     try:
+        torch.manual_seed(0)  # a fresh head is the same in every build
         # trust_remote_code stays off: loading a checkpoint must never run code from it.
-        model = getattr(transformers, task.auto_class).from_pretrained(source.path, trust_remote_code=False,
-                                                                       attn_implementation=attention)
+        model, info = getattr(transformers, task.auto_class).from_pretrained(
+            source.path, trust_remote_code=False, attn_implementation=attention, output_loading_info=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        unsafe = explain_pickle_refusal(source.weights)
+        if unsafe:
+            raise CorruptCheckpointError(unsafe) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorruptCheckpointError(f"could not load the checkpoint {str(source.path)!r}: {first}") from None
-    return model.eval(), tokenizer
+    return model.eval(), tokenizer, _fresh_head(model, info, source, task, new_head=new_head)
+
+
+def _fresh_head(model, info: dict, source: ModelSource, task: Task, *, new_head: bool) -> list[str]:
+    # The pooler is not part of any exported graph; a checkpoint without one loses nothing.
+    missing = sorted(k for k in info.get("missing_keys", ()) if "pooler." not in k)
+    if not missing:
+        return []
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    encoder = [k for k in missing if task.name == "feature-extraction" or k.startswith(prefix)]
+    if encoder:
+        raise CorruptCheckpointError(f"checkpoint {str(source.path)!r} lacks encoder weights "
+                                     f"({', '.join(encoder[:3])}{' ...' if len(encoder) > 3 else ''})")
+    if not new_head:
+        raise MissingHeadError(f"checkpoint {str(source.path)!r} has no {task.name} head (missing "
+                               f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); exporting it would "
+                               "give a randomly initialised head; use --new-head to export a fresh, untrained one")
+    return missing

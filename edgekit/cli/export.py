@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit import api
-from edgekit.cli.bundle import print_bundle_summary
+from edgekit.cli.bundle import print_bundle_summary, print_seal
 
 
 @click.command()
@@ -37,6 +37,8 @@ def targets() -> None:
                    "embeddings (default 0.01).")
 @click.option("--calibration-data", type=click.Path(path_type=Path), default=None,
               help="Calibration texts (.txt, .jsonl or .csv) instead of edgekit's shipped corpus.")
+@click.option("--new-head", is_flag=True,
+              help="Export a fresh, untrained head for a --task the checkpoint was not trained for (recorded).")
 @click.option("--force", is_flag=True, help="Replace an earlier edgekit artefact in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--verbose", "-v", is_flag=True, help="Also show the output of the libraries edgekit calls (NNCF, ORT).")
@@ -47,11 +49,11 @@ def export(out, force, quiet, verbose, print_recipe, bundle, **options) -> None:
     if print_recipe:
         click.echo(api.plan_export(**options).recipe.to_toml(), nl=False)
         return
-    result = api.export(**options, out=out, force=force, quiet=quiet, verbose=verbose)
+    result = api.export(**options, out=out, bundle=bundle, force=force, quiet=quiet, verbose=verbose)
     print_export_summary(result)
-    if bundle:
-        packaged = api.package(artefact=result.out_dir, force=force, quiet=quiet)
-        print_bundle_summary(packaged.bundle_dir, packaged.manifest)
+    if result.bundle:
+        print_bundle_summary(result.bundle.bundle_dir, result.bundle.manifest)
+        print_seal(result.bundle.manifest_sha256, signed=result.bundle.signed)
 
 
 def print_export_summary(result: api.ExportResult) -> None:
@@ -79,7 +81,7 @@ def print_export_summary(result: api.ExportResult) -> None:
         click.echo(f"quantisation: {q['chosen']} ({len(q['kept_float'])} ops kept float by the search), "
                    f"chosen from {len(q['candidates'])} candidates")
     if record.random_weights:
-        click.echo("note: " + record.random_weights_note)
+        click.echo("note: " + (record.data.get("warning") or record.random_weights_note or "random weights"))
 
 
 COMMANDS = (targets, export)

@@ -29,7 +29,7 @@ def pytorch_model_runner(spec: str, *, task_name: str | None = None):
 
     source = resolve_source(spec)
     task = get_task(task_name) if task_name else source.default_task()
-    model, hf_tokenizer = load_model(source, task)
+    model, hf_tokenizer, _ = load_model(source, task, new_head=True)  # the artefact's own head, seeded alike
     wanted = set(model.forward.__code__.co_varnames)
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError
+from edgekit.errors import BundleError, InputError, InvalidChoiceError, MissingDependencyError
 from edgekit.runtime import postprocess
 from edgekit.runtime.manifest import read_manifest, verify_files
 from edgekit.runtime.sessions import check_threads, open_runner
 
 TOKENIZER_MODES = ("python", "graph")
+DEFAULT_MEMORY_BUDGET_MB = 512  # activations of one batch; a batch that would need more is split
 _RUNTIME_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
 
@@ -25,24 +26,33 @@ class CoreWarning(UserWarning):
     """This CPU lacks the instructions the bundle's INT8 kernels need to be fast."""
 
 
-def load(bundle: Path | str, *, threads: int | None = None, tokenizer: str = "python",
-         verify: bool = True) -> BundleModel:
-    """Open a bundle directory: verify its checksums, then load its model with `threads` intra-op threads.
+def load(bundle: Path | str, *, threads: int | None = None, tokenizer: str = "python", verify: bool = True,
+         manifest_sha256: str | None = None, public_key: bytes | str | Path | None = None,
+         memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> BundleModel:
+    """Open a bundle directory: check its seal and every checksum, then load its model with `threads` intra-op
+    threads.
 
+    manifest_sha256: the manifest's sha256 the app pins (`edgekit package` prints it); public_key: the Ed25519
+    public key (PEM bytes or a path) of a signed bundle. Either makes a bundle that was rewritten on the device
+    fail to load, seal and all. verify=False skips the checksums of the files: you are then on your own.
     tokenizer "python" runs the bundle's tokenizer.json with the tokenizers library; "graph" runs the
     tokenizer compiled into the runtime's graph (needs openvino-tokenizers or onnxruntime-extensions).
     The graph tokenizer always truncates at the max length, without a warning; use "python" to be told.
+    memory_budget_mb: batches whose activations would need more are split (the answers are the same).
     """
     bundle = Path(bundle)
     if tokenizer not in TOKENIZER_MODES:
         raise InvalidChoiceError("tokenizer mode", tokenizer, TOKENIZER_MODES)
-    check_threads(threads)
-    manifest = read_manifest(bundle)
+    check_threads(threads, oversubscribe=False)
+    if not (isinstance(memory_budget_mb, (int, float)) and not isinstance(memory_budget_mb, bool)
+            and memory_budget_mb > 0):
+        raise InputError(f"memory_budget_mb must be a positive number, got {memory_budget_mb!r}")
+    manifest = read_manifest(bundle, expected_sha256=manifest_sha256, public_key=public_key)
     if verify:
         verify_files(bundle, manifest)
     _require_runtime(manifest)
     _check_core(manifest)
-    return BundleModel(bundle, manifest, threads=threads, tokenizer_mode=tokenizer)
+    return BundleModel(bundle, manifest, threads=threads, tokenizer_mode=tokenizer, memory_budget_mb=memory_budget_mb)
 
 
 def _require_runtime(manifest: dict) -> None:
@@ -78,8 +88,10 @@ def _check_core(manifest: dict) -> None:
 
 
 class BundleModel:
-    def __init__(self, bundle: Path, manifest: dict, *, threads: int | None, tokenizer_mode: str) -> None:
+    def __init__(self, bundle: Path, manifest: dict, *, threads: int | None, tokenizer_mode: str,
+                 memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> None:
         self.bundle = bundle
+        self.memory_budget_bytes = memory_budget_mb * 2**20
         self.manifest = manifest
         self.task = manifest["task"]
         self.max_length = int(manifest["max_length"])
@@ -119,14 +131,34 @@ class BundleModel:
                 self._tokenizer.no_truncation()
         return encodings
 
+    def activation_bytes(self, batch: int, length: int) -> float:
+        """About the largest activation memory of one call on (batch, length) tokens: attention scores (and
+        their softmax and mask) per head, hidden states and the feed-forward's wide activations, in fp32.
+        MiniLM at 64 x 512: 3.1 GB estimated, 2.7 GB measured."""
+        shape = self.manifest.get("architecture") or {}
+        heads, hidden, wide = (int(shape.get(k) or v) for k, v in
+                               (("heads", 12), ("hidden_size", 768), ("intermediate_size", 3072)))
+        return 4.0 * batch * length * (3 * heads * length + 6 * hidden + 2 * wide)
+
+    def _groups(self, lengths: list[int], batch_size: int) -> list[list[int]]:
+        """Indices in ascending length, cut into batches of at most batch_size whose activations fit the budget
+        (at least one text each)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive whole number, got {batch_size!r}")
+        groups: list[list[int]] = []
+        for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
+            group = groups[-1] if groups else None
+            if group is not None and len(group) < batch_size and \
+                    self.activation_bytes(len(group) + 1, lengths[i]) <= self.memory_budget_bytes:
+                group.append(i)
+            else:
+                groups.append([i])
+        return groups
+
     def _batches(self, encodings: list, batch_size: int):
         """Dynamic padding: texts sorted by length, so each batch pads only to its own longest text."""
-        if batch_size < 1:
-            raise InputError(f"batch_size must be positive, got {batch_size}")
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         pad_id = self._tokenizer.token_to_id(self.manifest["tokenizer"]["pad_token"]) or 0
-        for start in range(0, len(order), batch_size):
-            picked = order[start:start + batch_size]
+        for picked in self._groups([len(e.ids) for e in encodings], batch_size):
             width = max(len(encodings[i].ids) for i in picked)
             ids = np.full((len(picked), width), pad_id, dtype=np.int64)
             mask = np.zeros((len(picked), width), dtype=np.int64)
@@ -144,11 +176,12 @@ class BundleModel:
                 raise InputError(f"{self.task} needs token positions: load the bundle with tokenizer='python'")
             texts = _check_texts(texts)
             results: list = [None] * len(texts)
-            for start in range(0, len(texts), batch_size):
-                chunk = list(texts[start:start + batch_size])
-                outputs = self._text_runner(chunk)
-                for row in range(len(chunk)):
-                    results[start + row] = per_row(outputs, row, None)
+            # Lengths as the bundle's tokenizer counts them, so that the budget holds here too.
+            lengths = [min(len(e.ids), self.max_length) for e in self._tokenizer.encode_batch(list(texts))]
+            for picked in self._groups(lengths, batch_size):
+                outputs = self._text_runner([texts[i] for i in picked])
+                for row, i in enumerate(picked):
+                    results[i] = per_row(outputs, row, None)
             return results
         encodings = self.encode(texts, truncate=truncate)
         results = [None] * len(encodings)
@@ -215,13 +248,22 @@ def _check_texts(texts: Sequence[str]) -> Sequence[str]:
             raise InputError(f"text {i + 1} is a {type(text).__name__}, not a string")
         if not text.strip():
             raise InputError(f"text {i + 1} is empty")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. invalid UTF-8 bytes from a shell argument
+            raise InputError(f"text {i + 1} is not valid Unicode (character {exc.start + 1} is a lone surrogate, "
+                             "as invalid UTF-8 input gives); pass UTF-8 text") from None
     return texts
 
 
 def _load_tokenizer(bundle: Path, manifest: dict):
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(bundle / manifest["tokenizer"]["file"]))
+    path = bundle / manifest["tokenizer"]["file"]
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for any parse error
+        raise BundleError(f"bundle tokenizer '{path}' cannot be read ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return tokenizer

@@ -21,9 +21,32 @@ OPENVINO_PRECISIONS = ("f32", "bf16", "f16")
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 
 
-def check_threads(threads: int | None) -> None:
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+OVERSUBSCRIBE_LIMIT = 8  # threads per core even when asked for more: beyond, a runtime only thrashes or hangs
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask; a container's CPU set)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None, *, oversubscribe: bool = True) -> None:
+    """A thread count a runtime can use: at most the usable cores, or with oversubscribe (benchmarks that
+    study it; the internal default) at most OVERSUBSCRIBE_LIMIT per core."""
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InputError(f"threads must be a positive whole number, got {threads!r}")
+    cores = usable_cores()
+    limit = cores * OVERSUBSCRIBE_LIMIT if oversubscribe else cores
+    if threads > limit:
+        more = "" if oversubscribe else " (more threads than cores only take turns on them)"
+        raise InputError(f"threads {threads} is more than this machine allows: at most {limit} for its {cores} "
+                         f"usable cores{more}")
 
 
 def ort_session(model: Path | str | bytes, *, threads: int | None = None, spinning: bool = False,
