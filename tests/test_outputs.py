@@ -244,3 +244,34 @@ def test_package_checks_its_zip_before_writing_the_bundle(runner, cli, tiny_buil
                                      "--zip", "--no-graph-tokenizer", "-q", *extra])
         assert result.exit_code == 2 and "b.zip" in result.output, result.output
     assert leftovers(tmp_path) == ["b.zip"] and (tmp_path / "b.zip").read_text() == "the user's own zip"
+
+
+def test_an_interrupt_a_library_wraps_is_still_an_interrupt(monkeypatch, capsys):
+    """onnxruntime's import turns a KeyboardInterrupt that lands inside it into ImportError; the CLI must still
+    exit 130 with its one line, not a traceback (seen once in 12 runs of the three-SIGINT test)."""
+    import click
+
+    import edgekit.cli as cli_module
+
+    def wrapped_interrupt():
+        cli_module._interrupt_once(signal.SIGINT, None)  # the signal handler's own call, as the signal would
+
+    def import_that_wraps():
+        try:
+            wrapped_interrupt()
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    command = click.Command("wrapped-interrupt", callback=import_that_wraps)
+    cli_module.cli.add_command(command)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli_module.cli.main(["wrapped-interrupt"])
+    finally:
+        cli_module.cli.commands.pop("wrapped-interrupt")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "edgekit: interrupted; no output was written", err

@@ -22,7 +22,14 @@ class EdgekitGroup(click.Group):
         _interrupted = False
         previous = {sig: signal.signal(sig, _interrupt_once) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            result = super().main(args, prog_name or "edgekit", complete_var, standalone_mode=False, **extra)
+            try:
+                result = super().main(args, prog_name or "edgekit", complete_var, standalone_mode=False, **extra)
+            except Exception as exc:
+                # The interrupt can land inside a library that wraps it (onnxruntime's import turns it into
+                # ImportError): once interrupted, whatever follows is the interrupt.
+                if _interrupted:
+                    raise KeyboardInterrupt from exc
+                raise
         except EdgekitError as exc:
             click.echo(f"edgekit: error: {exc}", err=True)
             sys.exit(2)
