@@ -41,6 +41,10 @@ class ValidationError(EdgekitError):
     """A built artefact does not agree with the FP32 reference within tolerance."""
 
 
+class ExportError(EdgekitError):
+    """The model could not be exported to ONNX as asked."""
+
+
 class PassError(EdgekitError):
     """An optimisation pass did not do what it promised (e.g. incomplete fusion)."""
 

@@ -23,7 +23,7 @@ def test_tiny_export_every_task(tiny_checkpoints, tmp_path, task_name):
     assert tuple(o.name for o in graph.graph.output) == task.outputs
     # dynamic batch and sequence axes, not numbers baked in from the example
     dims = graph.graph.input[0].type.tensor_type.shape.dim
-    assert [d.dim_param for d in dims] == ["batch", "sequence"]
+    assert [d.dim_param for d in dims] == ["batch_size", "sequence_length"]
     record = json.loads(result.record_path.read_text())
     assert record["task"] == task_name, "default task comes from the checkpoint's architectures"
     assert record["validation"]["passed"] is True
@@ -35,6 +35,36 @@ def test_tiny_export_every_task(tiny_checkpoints, tmp_path, task_name):
     assert set(record["files"]) >= {"model.onnx", "tokenizer.json", "config.json"}
     assert record["source"]["kind"] == "local" and len(record["source"]["sha256"]) == 64
     assert record["versions"]["onnxruntime"] and record["graph"]["opset"] == 17
+    exporter = record["graph"]["exporter"]
+    assert exporter["name"] == "optimum" and exporter["onnx_config"] == "RobertaOnnxConfig", exporter
+    assert "optimum-onnx" in exporter["version"]
+
+
+def test_torch_fallback_is_recorded_with_its_reason(tiny_checkpoints, tmp_path, monkeypatch):
+    """Where Optimum has no config (simulated: its TasksManager refuses the model type), torch.onnx.export writes
+    an equivalent graph and the record says why; with exporter = "optimum" the same case is a one-line error."""
+    from optimum.exporters.tasks import TasksManager
+
+    from edgekit.errors import ExportError
+
+    def no_config(*args, **kwargs):
+        raise KeyError("roberta is not supported yet for transformers")
+
+    monkeypatch.setattr(TasksManager, "get_exporter_config_constructor", staticmethod(no_config))
+    model = str(tiny_checkpoints["text-classification"])
+    result = api.export(model=model, target="onnx-fp32", out=tmp_path / "fallback", quiet=True, samples=16)
+    record = json.loads(result.record_path.read_text())
+    exporter = record["graph"]["exporter"]
+    assert exporter["name"] == "torch.onnx.export" and "Optimum has no ONNX config" in exporter["fallback_reason"]
+    assert "roberta is not supported" in exporter["fallback_reason"]
+    assert record["validation"]["passed"] and record["validation"]["outputs"]["logits"]["max_abs_diff"] <= 1e-4
+    dims = onnx.load(str(result.model_path)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["batch_size", "sequence_length"]
+    strict = tmp_path / "strict.toml"
+    strict.write_text('target = "onnx-fp32"\n[export]\nexporter = "optimum"\n')
+    with pytest.raises(ExportError, match='Optimum has no ONNX config.*exporter = "auto"'):
+        api.export(model=model, recipe=strict, out=tmp_path / "strict", quiet=True, samples=16)
+    assert not (tmp_path / "strict").exists()
 
 
 def test_task_override_and_opset(tiny_checkpoints, tmp_path):

@@ -1,0 +1,42 @@
+"""The fallback exporter: torch.onnx.export (TorchScript tracing) of a wrapper with named tuple outputs, traced on
+real tokenised text. Used where Optimum cannot export a model edgekit supports; the record says why."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from edgekit.build.tasks import Task
+
+
+def export_with_torch(model, encoded: dict, task: Task, dst: Path, *, opset: int, input_names: list[str]) -> None:
+    import torch
+
+    wrapper = _TupleOutputs(model, task.outputs, input_names)
+    example = tuple(torch.as_tensor(encoded[name]) for name in input_names)
+    # the axis names Optimum gives, so both exporters write the same interface
+    axes = {name: {0: "batch_size", 1: "sequence_length"} for name in input_names}
+    for name in task.outputs:
+        axes[name] = {0: "batch_size", 1: "sequence_length"} if task.per_token else {0: "batch_size"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer and deprecation chatter; the result is validated
+        torch.onnx.export(wrapper, example, str(dst), input_names=input_names, output_names=list(task.outputs),
+                          dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False)
+
+
+class _TupleOutputs:
+    """Adapts a transformers model to positional inputs and a tuple of named outputs for tracing."""
+
+    def __new__(cls, model, outputs: tuple[str, ...], input_names: list[str]):
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *inputs):
+                result = self.model(**dict(zip(input_names, inputs)), return_dict=True)
+                return tuple(result[name] for name in outputs)
+
+        return Wrapper().eval()
