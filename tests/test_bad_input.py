@@ -48,7 +48,7 @@ def test_unsupported_architecture(runner, cli, tmp_path, tiny_classifier):
     config["model_type"] = "gpt2"
     (model / "config.json").write_text(json.dumps(config))
     result, lines = _run(runner, cli, ["export", "--model", str(model), "--out", str(tmp_path / "o")])
-    _assert_one_line_error(result, lines, "'gpt2'", "supported: roberta, xlm-roberta, bert")
+    _assert_one_line_error(result, lines, "'gpt2'", "supported: roberta, xlm-roberta, camembert, bert, distilbert")
     assert leftovers(tmp_path) == ["gpt"]
 
 

@@ -4,7 +4,8 @@
 Sections sit between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`:
 - targets: the target registry (edgekit/build/targets.py);
 - passes: the pass registry (edgekit/build/passes/);
-- results: one row per benchmarks/results/NAME.json, its headline from benchmarks/NAME.py's summary().
+- results: one row per benchmarks/results/NAME.json, its headline from benchmarks/NAME.py's summary();
+- architectures: benchmarks/results/architectures.json as a table.
 """
 
 from __future__ import annotations
@@ -84,7 +85,17 @@ def _weights(result: dict) -> str:
     return " and ".join(name for flag, name in ((True, "random"), (False, "real")) if flag in flags) or "?"
 
 
-SECTIONS = {"targets": targets_table, "passes": passes_table, "results": results_table}
+def architectures_table() -> str:
+    """The architecture × target table of benchmarks/architectures.py, without its heading."""
+    path = RESULTS / "architectures.json"
+    if not path.is_file():
+        return "Run `.venv/bin/python benchmarks/architectures.py` to measure this table.\n"
+    body = _script("architectures").render(json.loads(path.read_text())).split("\n", 2)[2]
+    return body
+
+
+SECTIONS = {"targets": targets_table, "passes": passes_table, "results": results_table,
+            "architectures": architectures_table}
 
 
 def render(name: str) -> str:

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit.build.architectures import check_target
 from edgekit.build.atomic import atomic_output_dir, check_output_dir
 from edgekit.build.onnx_files import save_for_shipping
 from edgekit.build.passes import get_pass
@@ -20,7 +21,7 @@ from edgekit.build.record import RECORD_NAME, Record, build_versions, write_reco
 from edgekit.build.bundle.package import PackageResult
 from edgekit.build.sources import ModelSource, check_head, resolve_source
 from edgekit.build.state import BuildState
-from edgekit.build.targets import Target, get_target
+from edgekit.build.targets import Target, get_target, target_names
 from edgekit.build.tasks import Task, get_task
 from edgekit.errors import InputError
 
@@ -65,6 +66,7 @@ def plan_export(*, model: str, target: str | None = None, task: str | None = Non
                          f"{limit} or less")
     task_obj = task_obj or source.default_task()
     check_head(source, task_obj, new_head=new_head)
+    check_target(source.config.get("model_type"), target_obj.name, target_names())
     return ExportPlan(model, source, recipe_obj, target_obj, task_obj, new_head)
 
 

@@ -10,10 +10,14 @@ import struct
 import zipfile
 from pathlib import Path
 
+from edgekit.build.architectures import get_architecture, model_types
 from edgekit.errors import CorruptCheckpointError, ModelSourceError, UnsupportedArchitectureError
 
-# model_type values whose graphs edgekit exports, fuses and validates.
-SUPPORTED_MODEL_TYPES = ("roberta", "xlm-roberta", "bert")
+# model_type values whose graphs edgekit exports (through Optimum), optimises and validates.
+SUPPORTED_MODEL_TYPES = model_types()
+# DistilBERT's config names the shape fields its own way.
+_SHAPE_ALIASES = {"num_hidden_layers": "n_layers", "hidden_size": "dim", "num_attention_heads": "n_heads",
+                  "intermediate_size": "hidden_dim"}
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "sentencepiece.bpe.model")
 
@@ -44,6 +48,16 @@ def check_architecture(config: dict, where: str) -> str:
             f"{where} has model_type {model_type!r}, which edgekit does not support; "
             f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}")
     return model_type
+
+
+def encoder_shape(config: dict) -> dict[str, int]:
+    """layers, hidden size, heads and FFN width of a config.json, whatever the architecture calls them."""
+    shape = {}
+    for key, alias in _SHAPE_ALIASES.items():
+        value = config.get(key, config.get(alias))
+        if isinstance(value, int) and not isinstance(value, bool):
+            shape[key] = value
+    return shape
 
 
 def weight_files(directory: Path) -> list[Path]:
@@ -120,8 +134,10 @@ def _check_safetensors(path: Path) -> None:
 
 
 # Shape fields a loader sizes tensors by: whole numbers, at least this large.
+# type_vocab_size may be 0: DeBERTa-v2 has no segment table. DistilBERT's aliases are checked too.
 _SHAPE_FIELDS = {"hidden_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 1,
-                 "max_position_embeddings": 2, "vocab_size": 1, "type_vocab_size": 1, "pad_token_id": 0}
+                 "max_position_embeddings": 2, "vocab_size": 1, "type_vocab_size": 0, "pad_token_id": 0,
+                 "dim": 1, "n_layers": 1, "n_heads": 1, "hidden_dim": 1}
 
 
 def check_shape_fields(config: dict, where: str) -> None:
@@ -130,7 +146,8 @@ def check_shape_fields(config: dict, where: str) -> None:
         if key in config and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise CorruptCheckpointError(f"{where}: config.json's {key} is {value!r}; expected a whole number of at "
                                          f"least {least}")
-    hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
+    shape = encoder_shape(config)
+    hidden, heads = shape.get("hidden_size"), shape.get("num_attention_heads")
     if isinstance(hidden, int) and isinstance(heads, int) and hidden % heads:
         raise CorruptCheckpointError(f"{where}: config.json's hidden_size {hidden} is not a multiple of "
                                      f"num_attention_heads {heads}")
@@ -169,6 +186,7 @@ def check_checkpoint(directory: Path) -> tuple[dict, list[Path]]:
 def max_sequence_length(config: dict) -> int:
     """Longest input a config's position table allows (RoBERTa offsets positions by pad_token_id + 1)."""
     positions = int(config.get("max_position_embeddings", 512))
-    if config.get("model_type") in ("roberta", "xlm-roberta"):
+    model_type = config.get("model_type")
+    if model_type in SUPPORTED_MODEL_TYPES and get_architecture(model_type).offset_positions:
         positions -= int(config.get("pad_token_id", 1)) + 1
     return positions

@@ -158,8 +158,7 @@ def load_model(source: ModelSource, task: Task, *, attention: str = "sdpa", new_
     try:
         torch.manual_seed(0)  # a fresh head is the same in every build
         # trust_remote_code stays off: loading a checkpoint must never run code from it.
-        model, info = getattr(transformers, task.auto_class).from_pretrained(
-            source.path, trust_remote_code=False, attn_implementation=attention, output_loading_info=True)
+        model, info = _from_pretrained(getattr(transformers, task.auto_class), source.path, attention)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
     except (OSError, RuntimeError, ValueError, TypeError, AttributeError, KeyError) as exc:
         unsafe = explain_pickle_refusal(source.weights)
@@ -168,6 +167,19 @@ def load_model(source: ModelSource, task: Task, *, attention: str = "sdpa", new_
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorruptCheckpointError(f"could not load the checkpoint {str(source.path)!r}: {first}") from None
     return model.eval(), tokenizer, _fresh_head(model, info, source, task, new_head=new_head)
+
+
+def _from_pretrained(auto_class, path: Path, attention: str):
+    try:
+        return auto_class.from_pretrained(path, trust_remote_code=False, attn_implementation=attention,
+                                          output_loading_info=True)
+    except ValueError as exc:
+        # ELECTRA, MPNet, DeBERTa-v2 have no SDPA attention in transformers: they trace their eager attention
+        # (the record's graph.attention says which was used).
+        if attention != "sdpa" or "scaled_dot_product_attention" not in str(exc):
+            raise
+        return auto_class.from_pretrained(path, trust_remote_code=False, attn_implementation="eager",
+                                          output_loading_info=True)
 
 
 def _fresh_head(model, info: dict, source: ModelSource, task: Task, *, new_head: bool) -> list[str]:

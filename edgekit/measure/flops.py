@@ -34,8 +34,10 @@ def flops_per_sequence(*, config: dict, seq_len: int, first_row_tail: bool = Fal
     """FLOPs of one forward pass over one sequence of seq_len tokens; None if config lacks the sizes.
     first_row_tail: the last layer after attention computes the first token's row only (prune-rows);
     one_query_attention: its attention, too, computes the first token's query only."""
+    from edgekit.build.checkpoint import encoder_shape
+
     try:
-        layers, d, ff, heads = (int(config[key]) for key in REQUIRED_KEYS)
+        layers, d, ff, heads = (int(encoder_shape(config)[key]) for key in REQUIRED_KEYS)
     except (KeyError, TypeError, ValueError):
         return None
     if min(layers, d, ff, heads, seq_len) < 1:

@@ -19,7 +19,7 @@ from pathlib import Path
 from edgekit import __version__
 from edgekit.build.artefact import open_artefact
 from edgekit.build.atomic import atomic_output_dir, check_output_dir
-from edgekit.build.checkpoint import max_sequence_length
+from edgekit.build.checkpoint import encoder_shape, max_sequence_length
 from edgekit.build.progress import Progress
 from edgekit.build.record import RECORD_NAME
 from edgekit.build.tasks import get_task
@@ -129,9 +129,10 @@ def describe(artefact, work: Path) -> dict:
 
 def _architecture(config: dict) -> dict:
     """The shape figures the runtime sizes its batches by (activation memory per token)."""
-    keys = (("layers", "num_hidden_layers"), ("hidden_size", "hidden_size"), ("heads", "num_attention_heads"),
-            ("intermediate_size", "intermediate_size"))
-    return {name: config[key] for name, key in keys if isinstance(config.get(key), int)}
+    shape = encoder_shape(config)
+    names = (("layers", "num_hidden_layers"), ("hidden_size", "hidden_size"), ("heads", "num_attention_heads"),
+             ("intermediate_size", "intermediate_size"))
+    return {name: shape[key] for name, key in names if key in shape}
 
 
 def _signature(model_path: Path) -> tuple[list[dict], list[dict]]:

@@ -169,7 +169,9 @@ def run(state: BuildState, settings: EmbeddingSettings) -> None:
             infos[precision]["file_bytes"] = dst.stat().st_size
         return build
 
-    candidates = [Candidate(label=p, build=builder(p)) for p in settings.precisions]
+    width = _table_width(state.current, vocab)
+    skipped = {p: why for p in settings.precisions if (why := not_applicable(p, width))}
+    candidates = [Candidate(label=p, build=builder(p)) for p in settings.precisions if p not in skipped]
     with state.progress.bar(f"building and validating {len(candidates)} embedding precisions", len(candidates)) as tick:
         result = gated_search(candidates, evaluate=lambda path: _ticked(state.evaluate(path), tick),
                               passes=budget.passes, score=budget.score, latency=state.latencies_ms,
@@ -188,11 +190,25 @@ def run(state: BuildState, settings: EmbeddingSettings) -> None:
         "bytes_saved": infos[chosen.label]["float_bytes"] - infos[chosen.label]["bytes"],
         "fidelity_change": None if reference is None else fidelity_drop(chosen.figures) - fidelity_drop(reference.figures),
         "rule": f"the smallest passing precision within {settings.within:.0%} of the fastest passing one",
+        "not_applicable": skipped,
         "candidates": [{"precision": o.label, "passed": o.passed, "latency_ms": o.latency_ms,
                         "file_bytes": infos[o.label]["file_bytes"], "max_abs_error": infos[o.label]["max_abs_error"],
                         "figures": dict(o.figures)} for o in result.outcomes],
     }
     state.current = chosen.path
+
+
+def not_applicable(precision: str, width: int) -> str | None:
+    """Why `precision` cannot hold a table `width` values wide, or None."""
+    if precision == "int4" and (width % INT4_BLOCK or width % 2):
+        return f"int4 blocks are {INT4_BLOCK} values; the table is {width} wide"
+    return None
+
+
+def _table_width(path: Path, vocab_size: int | None) -> int:
+    onnx = require_onnx("embedding quantisation")
+    _, table = find_word_embeddings(onnx.load(str(path), load_external_data=False), vocab_size)
+    return int(table.dims[1])
 
 
 def _ticked(figures: dict, tick) -> dict:

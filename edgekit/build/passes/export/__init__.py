@@ -79,7 +79,7 @@ def export_onnx(model, encoded: dict, task: Task, dst: Path, *, opset: int, meta
     if found != input_names:  # the feeds edgekit builds everywhere else must fit the graph
         raise ExportError(f"the exported graph takes inputs {found}; edgekit feeds {input_names}")
     return {"inputs": input_names, "outputs": list(task.outputs), "opset": opset, "nodes": len(graph.graph.node),
-            "exporter": used}
+            "attention": getattr(model.config, "_attn_implementation", None), "exporter": used}
 
 
 def _export(model, encoded: dict, task: Task, dst: Path, *, opset: int, input_names: list[str],

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgekit.build.checkpoint import encoder_shape
 from edgekit.build.passes.base import ONNX, Pass
 from edgekit.build.passes.split_kernels.forms import (
     graph_op_counts,
@@ -61,7 +62,7 @@ def run(state: BuildState, settings: KernelSettings) -> None:
         if not counts.get(op):
             forms[op] = {"form": "absent", "reason": "the graph has none"}
             continue
-        width = getattr(state.model.config, width_field)
+        width = encoder_shape(state.model.config.to_dict())[width_field]
         state.current, forms[op] = _choose(state, state.current, op, getattr(settings, key), width, split_name)
     state.record["kernels"] = forms
     state.checks_before_validation.append(check_splits_survive_load)
