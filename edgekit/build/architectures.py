@@ -15,7 +15,7 @@ from edgekit.errors import InvalidChoiceError, UnsupportedArchitectureError
 @dataclass(frozen=True)
 class Architecture:
     model_type: str
-    # Attention ops ORT's optimizer fuses: "every layer", "first layer" or "none"; the reason beside it.
+    # Attention ops ORT's optimizer fuses: "every layer", "all but one" or "none"; the reason beside it.
     attention_fusion: str = "every layer"
     attention_note: str = ""
     # Position ids start after the padding index (RoBERTa's create_position_ids_from_input_ids).
@@ -24,7 +24,7 @@ class Architecture:
     unsupported_targets: dict[str, str] = field(default_factory=dict)
 
     def expected_attention(self, layers: int) -> int:
-        return {"every layer": layers, "first layer": 1, "none": 0}[self.attention_fusion]
+        return {"every layer": layers, "all but one": layers - 1, "none": 0}[self.attention_fusion]
 
 
 _OPENVINO_IF = ("OpenVINO's CPU plugin cannot compile the If op of dynamic rank in DeBERTa-v2's exported relative "
@@ -45,9 +45,10 @@ _register(Architecture("camembert", offset_positions=True))
 _register(Architecture("bert"))
 _register(Architecture("distilbert"))
 _register(Architecture("electra"))
-_register(Architecture("albert", attention_fusion="first layer",
-                       attention_note="ALBERT's layers share one set of weights; ORT fuses the attention of the first "
-                                      "use only (measured: 1 of 2 on the tiny model)"))
+_register(Architecture("albert", attention_fusion="all but one",
+                       attention_note="ORT's optimizer fuses ALBERT's attention in all layers but one (measured on "
+                                      "tiny models: 1 of 2 and 2 of 3, shared or separate layer weights alike); that "
+                                      "one runs as standard ops"))
 _register(Architecture("mpnet", attention_fusion="none", offset_positions=True,
                        attention_note="MPNet adds a relative position bias inside attention, a pattern ORT's "
                                       "attention fusion does not match"))
