@@ -19,6 +19,7 @@ from edgekit.build.passes import openvino_ir as ovc  # noqa: E402
 from edgekit.build.passes.compress_weights import compress_weights_int8  # noqa: E402
 from edgekit.build.passes.quantize_nncf.nncf_int8 import (  # noqa: E402
     FFN_OUTPUT_PATTERN,
+    float_weight_matmuls,
     RECOMMENDED_SMOOTH_QUANT_ALPHA,
     quantize_nncf_int8,
 )
@@ -127,7 +128,7 @@ def test_int8_quantize_inserts_fake_quantize_and_agrees(onnx_path, reference, tm
     assert _min_cosine(ref, _run(info["xml"], feeds), feeds) > 0.998  # measured 0.99997
 
 
-def test_int8_quantize_ignored_scope_keeps_op_in_float(onnx_path, tmp_path):
+def test_int8_quantize_ignored_scope_keeps_op_in_float(onnx_path, reference, tmp_path):
     feeds = _feeds(8, seed=3)
     plain = quantize_nncf_int8(onnx_path, tmp_path / "a", calibration_feeds=feeds, smooth_quant_alpha=-1,
                                subset_size=8, show_progress=False)
@@ -135,6 +136,18 @@ def test_int8_quantize_ignored_scope_keeps_op_in_float(onnx_path, tmp_path):
                               ignored_patterns=[FFN_OUTPUT_PATTERN], subset_size=8, show_progress=False)
     assert kept["fake_quantize"] < plain["fake_quantize"]
     assert kept["recipe"]["ignored_patterns"] == [FFN_OUTPUT_PATTERN]
+    # The ops kept float still store int8 weights (weight-only), so keeping them float costs no bytes.
+    assert kept["float_weights_compressed_int8"] > 0
+    assert float_weight_matmuls(ovc.read_model(Path(kept["xml"]))) == []
+    assert Path(kept["bin"]).stat().st_size <= Path(plain["bin"]).stat().st_size * 1.05
+    loose = quantize_nncf_int8(onnx_path, tmp_path / "c", calibration_feeds=feeds, smooth_quant_alpha=-1,
+                               ignored_patterns=[FFN_OUTPUT_PATTERN], subset_size=8, show_progress=False,
+                               compress_float_weights=False)
+    assert loose["float_weights_compressed_int8"] == 0
+    assert len(float_weight_matmuls(ovc.read_model(Path(loose["xml"])))) == kept["float_weights_compressed_int8"]
+    assert Path(loose["bin"]).stat().st_size > Path(kept["bin"]).stat().st_size
+    ref_feeds, ref = reference
+    assert _min_cosine(ref, _run(kept["xml"], ref_feeds), ref_feeds) > 0.998
 
 
 def test_weight_compression_has_int8_weights_and_agrees(onnx_path, reference, tmp_path):

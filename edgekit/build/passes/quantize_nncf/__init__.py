@@ -41,7 +41,7 @@ def _nncf(smooth_quant_alpha: float | None, preset: str = "mixed", float_pattern
                                   verbose=state.progress.verbose)
         move_ir(ir_dir, dst)
         return {k: info[k] for k in ("recipe", "fake_quantize", "activations_made_unsigned", "gathers_kept_int8",
-                                     "nncf_version") if k in info}
+                                     "float_weights_compressed_int8", "nncf_version") if k in info}
     return build
 
 

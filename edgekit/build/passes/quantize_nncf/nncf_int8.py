@@ -28,6 +28,18 @@ RECOMMENDED_SMOOTH_QUANT_ALPHA = 0.9
 FFN_OUTPUT_PATTERN = r".*/layer\.\d+/output/dense/MatMul"
 
 
+def float_weight_matmuls(model: Any) -> list[str]:
+    """MatMuls whose weight input is a plain f32/f16 Constant (not quantised, not compressed)."""
+    names = []
+    for op in model.get_ops():
+        if op.get_type_name() != "MatMul":
+            continue
+        weight = op.input(1).get_source_output().get_node()
+        if weight.get_type_name() == "Constant" and weight.get_element_type().get_type_name() in ("f32", "f16"):
+            names.append(op.get_friendly_name())
+    return names
+
+
 def _check_feeds(model: Any, feeds: Sequence[Mapping[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
     """Keep only the model's inputs (an exported BERT may take token_type_ids, a RoBERTa not)."""
     if not feeds:
@@ -54,7 +66,7 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
                        smooth_quant_alpha: float | None, ignored_scope: Sequence[str] = (),
                        ignored_patterns: Sequence[str] = (), subset_size: int = 300, preset: str = "mixed",
                        fast_bias_correction: bool = True, unsigned_activations: bool = True,
-                       show_progress: bool = True, verbose: bool = False) -> dict[str, Any]:
+                       compress_float_weights: bool = True, show_progress: bool = True, verbose: bool = False) -> dict[str, Any]:
     """Static INT8 (FakeQuantize) IR from an .onnx or .xml, calibrated on real tokenised text.
 
     smooth_quant_alpha: None keeps NNCF's default (0.95 for MatMul); 0..1 sets it; a negative value
@@ -62,6 +74,9 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
     left in float. preset "mixed" = symmetric weights, asymmetric activations (NNCF's transformer
     default); "performance" = symmetric both. unsigned_activations: give the weight MatMuls u8
     activations where NNCF made them signed (x86 VNNI runs u8 x s8 fastest; see unsigned.py).
+    compress_float_weights: store the weights of MatMuls left float (ignored scope) as int8 too (weight-only,
+    activations float), so that keeping ops float costs no bytes: FP32 FFN weights would add ~40 MB to
+    DistilRoBERTa.
     """
     nncf = require_nncf()
     if preset not in PRESETS:
@@ -88,6 +103,13 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
         )
     unsigned = unsign_weight_matmul_activations(quantized) if unsigned_activations else []
     int8_gathers = gather_before_dequantize(quantized)  # the embedding tables stay int8 in memory
+    float_weights = float_weight_matmuls(quantized)
+    if compress_float_weights and float_weights:
+        with nncf_output(show_progress=False, verbose=verbose):
+            quantized = nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        left = float_weight_matmuls(quantized)
+        if left:
+            raise PassError(f"weight compression left {len(left)} float-weight MatMuls, e.g. {left[:3]}")
     # compress_to_fp16=False: the weights become int8 anyway; what stays float (biases, LayerNorm)
     # keeps f32 so that the artefact's only approximation is the INT8 one.
     info = save_ir(quantized, out_dir, compress_to_fp16=False)
@@ -101,8 +123,9 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
             "smooth_quant_alpha": smooth_quant_alpha, "subset_size": subset_size,
             "calibration_samples": min(subset_size, len(feeds)), "fast_bias_correction": fast_bias_correction,
             "ignored_scope": list(ignored_scope), "ignored_patterns": list(ignored_patterns),
-            "unsigned_activations": unsigned_activations,
+            "unsigned_activations": unsigned_activations, "compress_float_weights": compress_float_weights,
         },
+        "float_weights_compressed_int8": len(float_weights) if compress_float_weights else 0,
         "activations_made_unsigned": len(unsigned),
         "gathers_kept_int8": int8_gathers,
         "fake_quantize": fake_quantize,
