@@ -66,7 +66,8 @@ def quantize_nncf_int8(src: Path, out_dir: Path, *, calibration_feeds: Sequence[
                        smooth_quant_alpha: float | None, ignored_scope: Sequence[str] = (),
                        ignored_patterns: Sequence[str] = (), subset_size: int = 300, preset: str = "mixed",
                        fast_bias_correction: bool = True, unsigned_activations: bool = True,
-                       compress_float_weights: bool = True, show_progress: bool = True, verbose: bool = False) -> dict[str, Any]:
+                       compress_float_weights: bool = True, show_progress: bool = True,
+                       verbose: bool = False) -> dict[str, Any]:
     """Static INT8 (FakeQuantize) IR from an .onnx or .xml, calibrated on real tokenised text.
 
     smooth_quant_alpha: None keeps NNCF's default (0.95 for MatMul); 0..1 sets it; a negative value
