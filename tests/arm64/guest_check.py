@@ -2,7 +2,8 @@
 job with edgekit's light install, answer the job's inputs, and write what came out.
 
     .arm64/python tests/arm64/guest_check.py JOB.json
-JOB.json: {"inputs": npz of token feeds, "threads": n, "out": results dir,
+JOB.json: {"inputs": npz of token feeds (right-padded), "threads": n, "out": results dir,
+           "one_at_a_time": optional, true to answer each row alone at its own length (as an app does),
            "models": [{"name", "path", "precision": OpenVINO precision or null}],
            "bundles": [{"name", "path", "texts": [...]}]}
 Writes OUT/outputs.npz ("<model>/<output>" arrays) and OUT/result.json (per model: load and run seconds, the
@@ -23,7 +24,21 @@ from pathlib import Path
 import numpy as np
 
 
-def run_model(entry: dict, feeds: dict, threads: int) -> tuple[dict, dict]:
+def run_rows(run, feeds: dict) -> dict:
+    """Each row alone, trimmed to its own length; per-token outputs padded back to the batch's length with zeros."""
+    full = feeds["attention_mask"].shape[1]
+    lengths = [int(n) for n in feeds["attention_mask"].sum(axis=1)]
+    answers = [run({name: value[row:row + 1, :n] for name, value in feeds.items()}) for row, n in enumerate(lengths)]
+    stacked = {}
+    for name in answers[0]:
+        parts = [out[name] for out in answers]
+        parts = [np.pad(p, [(0, 0), (0, full - n)] + [(0, 0)] * (p.ndim - 2)) if p.ndim >= 3 and p.shape[1] == n
+                 else p for p, n in zip(parts, lengths)]
+        stacked[name] = np.concatenate(parts)
+    return stacked
+
+
+def run_model(entry: dict, feeds: dict, threads: int, one_at_a_time: bool = False) -> tuple[dict, dict]:
     from edgekit.runtime import sessions
 
     start = time.perf_counter()
@@ -36,7 +51,7 @@ def run_model(entry: dict, feeds: dict, threads: int) -> tuple[dict, dict]:
         run = sessions.open_runner(entry["path"], threads=threads)
     loaded = time.perf_counter() - start
     start = time.perf_counter()
-    outputs = run(feeds)
+    outputs = run_rows(run, feeds) if one_at_a_time else run(feeds)
     return outputs, {"load_s": loaded, "run_s": time.perf_counter() - start, "precision_used": precision_used}
 
 
@@ -62,7 +77,7 @@ def main() -> None:
     result = {"machine": platform.machine(), "features": features, "models": {}, "bundles": {}}
     arrays = {}
     for entry in job["models"]:
-        outputs, info = run_model(entry, feeds, job["threads"])
+        outputs, info = run_model(entry, feeds, job["threads"], job.get("one_at_a_time", False))
         result["models"][entry["name"]] = info
         arrays.update({f"{entry['name']}/{name}": value for name, value in outputs.items()})
     for entry in job.get("bundles", []):
