@@ -14,7 +14,7 @@ from edgekit.errors import InvalidChoiceError
 @dataclass(frozen=True)
 class Target:
     name: str
-    runtime: str  # "onnxruntime" or "openvino": the package needed to run the artefact
+    runtime: str  # "onnxruntime", "openvino" or "torch": the package needed to run the artefact
     precision: str
     isa: str  # "any", "x86-64" or "arm64"
     passes: tuple[str, ...]  # the default recipe, in order
@@ -205,4 +205,21 @@ register(Target(
            "The weight MatMuls get unsigned (u8) activations, the form VNNI multiplies natively, and the "
            "embedding tables stay int8 in memory. On x86 without VNNI, where the plugin's static INT8 loses "
            "accuracy, INT8 weights with float activations are the last candidate.",
+))
+
+register(Target(
+    name="pytorch-int8",
+    runtime="torch",
+    precision="int8",
+    isa="x86-64",
+    passes=("quantize-inc", "validate"),
+    model_file="model.pt2",
+    settings={"quantize": {"candidates": ("inc-static", "inc-static-ffn-out-float"), "search": False},
+              "validate": {"samples": 1000, "min_neighbour_agreement": 0.96}},  # see onnxruntime-int8
+    description="PyTorch INT8 by Intel Neural Compressor (PT2E static, x86 quantizer), a torch.export program",
+    reason="For apps that already ship PyTorch: Intel Neural Compressor's static INT8 (u8 per-tensor activations "
+           "calibrated on real text, s8 per-channel weights) as a saved torch.export program with int8 weights; "
+           "TorchInductor compiles it with freezing into oneDNN INT8 kernels (VNNI/AMX on x86-64) on the first "
+           "call, so the first call takes seconds to minutes and every new process pays it again. It needs torch "
+           "(hundreds of MB), so it is not bundled for the light runtime.",
 ))

@@ -16,7 +16,7 @@ import numpy as np
 from edgekit.errors import InputError, InvalidChoiceError, MissingDependencyError
 
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
-MODEL_SUFFIXES = (".onnx", ".ort", ".xml")
+MODEL_SUFFIXES = (".onnx", ".ort", ".xml", ".pt2")
 OPENVINO_PRECISIONS = ("f32", "bf16", "f16")
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 
@@ -174,11 +174,16 @@ def openvino_runner(compiled: Any, *, dtype=np.int64) -> Callable[[dict[str, Any
 def open_runner(model_path: Path | str, *, threads: int | None = None, precision: str | None = None,
                 spinning: bool = False) -> Runner:
     """A callable feeds -> outputs for any artefact model file. precision applies to OpenVINO only
-    (None: the device default, which is bf16 or f16 on capable CPUs); spinning to ONNX Runtime only."""
+    (None: the device default, which is bf16 or f16 on capable CPUs); spinning to ONNX Runtime only.
+    A .pt2 program (pytorch-int8) needs torch, and compiles on its first call."""
     model_path = Path(model_path)
     if model_path.suffix in (".onnx", ".ort"):
         session = ort_session(model_path, threads=threads, spinning=spinning)
         return lambda feeds: run_onnx(session, feeds)
     if model_path.suffix == ".xml":
         return openvino_runner(compile_openvino(model_path, threads=threads, precision=precision))
+    if model_path.suffix == ".pt2":
+        from edgekit.runtime.torch_program import torch_program_runner
+
+        return torch_program_runner(model_path, threads=threads)
     raise InvalidChoiceError("model file type", model_path.suffix, MODEL_SUFFIXES)

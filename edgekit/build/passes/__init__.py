@@ -14,6 +14,7 @@ from edgekit.build.passes import (
     ort_format,
     prune_rows,
     quantize_embeddings,
+    quantize_inc,
     quantize_nncf,
     quantize_ort,
     split_kernels,
@@ -33,7 +34,7 @@ def _registry(*passes: Pass) -> dict[str, Pass]:
 
 
 PASSES = _registry(export.PASS, fuse.PASS, prune_rows.PASS, split_kernels.PASS, quantize_ort.PASS,
-                   quantize_nncf.PASS, quantize_embeddings.PASS, ort_format.PASS, openvino_ir.PASS,
+                   quantize_nncf.PASS, quantize_inc.PASS, quantize_embeddings.PASS, ort_format.PASS, openvino_ir.PASS,
                    compress_weights.PASS, validate.PASS)
 
 
@@ -59,15 +60,18 @@ def get_pass(name: str) -> Pass:
 
 
 def check_pass_list(passes: tuple[str, ...]) -> None:
-    """Names known, each once, export first and validate last, and every pass given a model format it takes."""
+    """Names known, each once, a pass that takes the PyTorch model first (export, or quantize-inc that stays in
+    PyTorch), validate last, and every pass given a model format it takes."""
     if not isinstance(passes, tuple) or not all(isinstance(name, str) for name in passes):
         raise RecipeError(f"passes must be a list of pass names, got {passes!r}")
     steps = [get_pass(name) for name in passes]
     twice = sorted({name for name in passes if passes.count(name) > 1})
     if twice:
         raise RecipeError(f"pass {twice[0]!r} is listed twice in {list(passes)}")
-    if not passes or passes[0] != "export":
-        raise RecipeError(f"passes must start with 'export', got {list(passes)}")
+    starters = tuple(name for name, item in PASSES.items() if PYTORCH in item.accepts)
+    if not passes or passes[0] not in starters:
+        raise RecipeError(f"passes must start with one of {', '.join(starters)} (a pass that takes the PyTorch "
+                          f"model), got {list(passes)}")
     if passes[-1] != "validate":
         raise RecipeError("passes must end with 'validate': edgekit never ships an unvalidated artefact")
     current, made_by = PYTORCH, None

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 PYTORCH = "pytorch"
 ONNX = "onnx"
 OPENVINO_IR = "openvino-ir"
+TORCH_PROGRAM = "torch-program"  # a saved torch.export program (.pt2)
 ANY_FORMAT = (ONNX, OPENVINO_IR)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edgekit.build.budget import Budget, check_fraction, drop_name, fidelity_drop
-from edgekit.build.passes.base import ANY_FORMAT, Pass
+from edgekit.build.passes.base import ANY_FORMAT, TORCH_PROGRAM, Pass
 from edgekit.errors import RecipeError, ValidationError
 
 if TYPE_CHECKING:
@@ -71,4 +71,4 @@ def run(state: BuildState, settings: ValidateSettings) -> None:
 
 
 PASS = Pass(name="validate", description="fidelity to PyTorch FP32 on held-out real text, gated; never skipped",
-            run=run, accepts=ANY_FORMAT, section="validate", settings=ValidateSettings)
+            run=run, accepts=(*ANY_FORMAT, TORCH_PROGRAM), section="validate", settings=ValidateSettings)
