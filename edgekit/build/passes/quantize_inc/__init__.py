@@ -29,15 +29,18 @@ def _static(float_patterns: tuple[str, ...] = ()):
     def build(state: BuildState, src: Path | None, dst: Path, keep_float) -> dict:
         from edgekit.build.checkpoint import max_sequence_length
         from edgekit.build.passes.quantize_inc.inc_static import float_module_names, quantize_inc_static
+        from edgekit.runtime.cpu import cpu_model_and_flags, summarise_isa
 
         feeds = state.calibration_feeds(batch_size=1)
         state.progress.note(f"calibrating Neural Compressor static INT8 on {len(feeds)} texts")
         # two real sentences of different lengths, so no size is specialised in the program
         example = state.tokenize(state.validation_texts()[:2], batch_size=2)[0]
         floats = float_module_names(state.model, float_patterns) if float_patterns else []
+        reduce_range = not summarise_isa(cpu_model_and_flags()[1])["vnni"]
         return quantize_inc_static(state.model, dst, input_names=state.input_names, outputs=state.task.outputs,
                                    example=example, calibration_feeds=feeds, float_modules=floats,
-                                   max_length=max_sequence_length(state.model.config.to_dict()))
+                                   max_length=max_sequence_length(state.model.config.to_dict()),
+                                   reduce_range=reduce_range)
     return build
 
 

@@ -80,7 +80,8 @@ def float_module_names(model: Any, patterns: Sequence[str]) -> list[str]:
 
 def quantize_inc_static(model: Any, dst: Path, *, input_names: Sequence[str], outputs: Sequence[str],
                         example: Mapping[str, np.ndarray], calibration_feeds: Sequence[Mapping[str, np.ndarray]],
-                        max_length: int, float_modules: Sequence[str] = ()) -> dict[str, Any]:
+                        max_length: int, float_modules: Sequence[str] = (),
+                        reduce_range: bool = False) -> dict[str, Any]:
     """Static INT8 program at dst (.pt2). example: a batch of at least 2 sequences of at least 2 tokens, so no
     dynamic size is specialised. float_modules: Linear modules (wrapper names) left in float."""
     inc = require_inc()
@@ -100,7 +101,12 @@ def quantize_inc_static(model: Any, dst: Path, *, input_names: Sequence[str], ou
         exported = inc_export(wrapper, example_inputs, dynamic_shapes=(shapes,))  # the wrapper takes *inputs
         if exported is None:
             raise PassError("Neural Compressor could not export the model with torch.export (see the log above)")
+        # Drop what no output uses (BERT's pooler when only last_hidden_state is wanted): torchao's x86
+        # quantizer fails on a Linear + Tanh whose result goes nowhere (IndexError in _annotate_linear_unary).
+        exported.graph.eliminate_dead_code()
+        exported.recompile()
         prepared = inc.prepare(exported, config)
+        reduced = _reduce_activation_range(prepared) if reduce_range else 0
         for feeds in calibration_feeds:
             prepared(*_tensors(feeds, input_names))
         converted = inc.convert(prepared)
@@ -120,7 +126,8 @@ def quantize_inc_static(model: Any, dst: Path, *, input_names: Sequence[str], ou
         "recipe": {"method": "neural_compressor.torch StaticQuantConfig (PT2E, X86InductorQuantizer)",
                    "activations": "uint8 asymmetric per-tensor", "weights": "int8 symmetric per-channel",
                    "calibration_samples": len(calibration_feeds), "float_modules": list(float_modules),
-                   "weights_folded_to_int8": True},
+                   "weights_folded_to_int8": True, "reduce_range": reduce_range,
+                   "observers_reduced": reduced},
         "quantized_ops": ops,
         "weights": _weight_types(program),
         "neural_compressor_version": neural_compressor.__version__,
@@ -128,11 +135,32 @@ def quantize_inc_static(model: Any, dst: Path, *, input_names: Sequence[str], ou
     }
 
 
+def _reduce_activation_range(prepared: Any) -> int:
+    """Give the uint8 activation observers a 7-bit range (0..127): without VNNI, oneDNN multiplies u8 x s8 with
+    16-bit intermediate sums that saturate (torchao's X86InductorQuantizer advises reduce_range on such CPUs,
+    but INC's config has no such field). Returns how many observers were changed."""
+    changed = 0
+    for module in prepared.modules():
+        if getattr(module, "dtype", None) is not None and str(module.dtype) == "torch.uint8" \
+                and hasattr(module, "quant_max") and module.quant_max == 255:
+            module.quant_max = 127
+            changed += 1
+    return changed
+
+
 def _fold_weight_quantization(module: Any) -> None:
     from torchao.quantization.pt2e.constant_fold import constant_fold
     from torchao.quantization.pt2e.quantize_pt2e import _quant_node_constraint  # what fold_quantize=True uses
 
     constant_fold(module, _quant_node_constraint)
+    # The FP32 weights the folded constants replaced are still attributes; saved, they would double the bytes.
+    module.graph.eliminate_dead_code()
+    used = {node.target for node in module.graph.nodes if node.op == "get_attr"}
+    for name, _ in list(module.named_parameters()) + list(module.named_buffers()):
+        if name not in used:
+            owner, _, leaf = name.rpartition(".")
+            delattr(module.get_submodule(owner) if owner else module, leaf)
+    module.recompile()
 
 
 def _quantized_ops(program: Any) -> dict[str, int]:
