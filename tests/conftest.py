@@ -48,6 +48,8 @@ def tiny_classifier(tiny_checkpoints) -> Path:
 
 # Tiny models need no real calibration set; the test recipe keeps INT8 builds quick.
 FAST_RECIPE = "[quantize]\ncalibration_samples = 64\n"
+# pytorch-int8 compiles every candidate with TorchInductor (about a minute each here): one rung only.
+FAST_RECIPE_EXTRA = {"pytorch-int8": 'candidates = ["inc-static"]\n'}
 
 
 @pytest.fixture(scope="session")
@@ -57,12 +59,12 @@ def tiny_build(tiny_checkpoints, tmp_path_factory):
     from edgekit import api
 
     root = tmp_path_factory.mktemp("tiny-builds")
-    recipe = root / "fast.toml"
-    recipe.write_text(FAST_RECIPE)
     built = {}
 
     def get(target: str, task: str = "text-classification"):
         if (target, task) not in built:
+            recipe = root / f"fast-{target}.toml"
+            recipe.write_text(FAST_RECIPE + FAST_RECIPE_EXTRA.get(target, ""))
             built[target, task] = api.export(model=str(tiny_checkpoints[task]), target=target, quiet=True,
                                              samples=32, recipe=recipe, out=root / f"{task}-{target}")
         return built[target, task]

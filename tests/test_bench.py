@@ -145,6 +145,7 @@ def test_claim_on_tiny_checkpoints(tiny_classifier, tmp_path):
             assert low <= pair["ratio"]["median"] <= high
         assert runtime["verdict"] == verdict(runtime["overall"]["ci95"], 2.0)
     assert len(report["configs"]) == 2 * 2 * 2  # runtimes x models x sequence lengths
+    assert all(a["first_run_s"] > 0 for a in report["artefacts"])  # shown apart from the steady latency
     # A second claim reuses the built artefacts instead of rebuilding them.
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").rglob("model.onnx")}
     claim(fast_model=str(tiny_classifier), slow_model=str(slow), runtimes=["onnx-fp32"], batch_sizes=[1],

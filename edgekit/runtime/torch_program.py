@@ -10,6 +10,7 @@ first call is slow: bench reports it as first_run_s, apart from the steady laten
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,7 @@ def require_torch(purpose: str) -> Any:
 def load_program(path: Path | str) -> tuple[Any, dict]:
     """(the ExportedProgram, its interface) from a .pt2 file edgekit wrote."""
     torch = require_torch(f"running the PyTorch program {Path(path).name} (target pytorch-int8)")
-    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantized_decomposed ops it calls
+    importlib.import_module("torch.ao.quantization.fx._decomposed")  # registers the quantized_decomposed ops
 
     extra = {INTERFACE_FILE: ""}
     program = torch.export.load(str(path), extra_files=extra)
