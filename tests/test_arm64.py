@@ -108,3 +108,16 @@ def test_arm_artefacts_and_bundle_answer_on_emulated_arm64(arm_job, core):
     arm_scores = np.array([list(a["scores"].values()) for a in bundle["answers"]])
     x86_scores = np.array([list(a["scores"].values()) for a in arm_job["bundle_answers"]])
     np.testing.assert_allclose(arm_scores, x86_scores, atol=1e-2)  # the same bundle, answered on ARM
+
+
+def test_guests_of_two_cores_at_once_each_see_their_own_core():
+    """The emulated /proc/cpuinfo is one file: a guest for another core waits instead of rewriting it under a
+    running one (which would hand ONNX Runtime and OpenVINO the wrong core's features)."""
+    if not GUEST_PYTHON.is_file():
+        pytest.fail(f"the emulated ARM64 Python is missing: run tools/arm64/setup.sh; expected {GUEST_PYTHON}")
+    code = ("import time; time.sleep(3); print('asimddp' in open('/proc/cpuinfo').read().split('Features')[1]"
+            ".splitlines()[0])")
+    started = {core: subprocess.Popen([str(GUEST_PYTHON), "-c", code], stdout=subprocess.PIPE, text=True,
+                                      env={**os.environ, "QEMU_CPU": core}) for core in CORES}
+    seen = {core: process.communicate(timeout=TIMEOUT_S)[0].strip() for core, process in started.items()}
+    assert seen == {"neoverse-n1": "True", "cortex-a72": "False"}

@@ -98,3 +98,11 @@ def test_targets_cli_lists_pytorch_int8(runner, cli):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("pytorch-int8"))
     assert "Neural Compressor" in line
+
+
+def test_package_refuses_a_torch_artefact(inc_roberta, tmp_path):
+    from edgekit.errors import BundleError
+
+    with pytest.raises(BundleError, match="needs torch: ship onnxruntime-int8 or openvino-int8"):
+        api.package(artefact=inc_roberta.out_dir, out=tmp_path / "bundle", quiet=True)
+    assert not (tmp_path / "bundle").exists()

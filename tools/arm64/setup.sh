@@ -71,6 +71,11 @@ case "\$QEMU_CPU" in max|max,*) case "\$QEMU_CPU" in *sme=off*) ;; *)
   echo "QEMU_CPU=\$QEMU_CPU: qemu's max core runs ONNX Runtime's SME int8 kernels wrongly; add sme=off" >&2; exit 2;; esac;; esac
 RUN=(env -u LD_LIBRARY_PATH -u LD_PRELOAD PYTHONNOUSERSITE=1 PYTHONPATH="\$D/site\${EDGEKIT_SOURCE:+:\$EDGEKIT_SOURCE}" \\
      "$QEMU" -L "\$D/rootfs" "\$D/rootfs/usr/bin/$PYTHON")
+# One cpuinfo serves every guest: a guest holds a shared lock while it runs, and rewriting the file for another
+# core takes it exclusively, so it waits for the other core's guests to finish rather than change their cpuinfo.
+exec 9>>"\$D/.core.lock"
+flock -s 9
+if [ "\$(cat "\$D/rootfs/proc/.core" 2>/dev/null)" != "\$QEMU_CPU" ]; then flock -x 9; fi
 if [ "\$(cat "\$D/rootfs/proc/.core" 2>/dev/null)" != "\$QEMU_CPU" ]; then
   case "\$QEMU_CPU" in cortex-a53*) MIDR=0x410fd034;; cortex-a72*) MIDR=0x410fd083;; cortex-a76*) MIDR=0x414fd0b1;;
                        *) MIDR=0x414fd0c1;; esac
@@ -84,6 +89,7 @@ if [ "\$(cat "\$D/rootfs/proc/.core" 2>/dev/null)" != "\$QEMU_CPU" ]; then
   done
   echo "\$QEMU_CPU" > "\$D/rootfs/proc/.core"
 fi
+flock -s 9  # back to shared (from exclusive, if this guest rewrote the file): held until the guest exits
 exec "\${RUN[@]}" "\$@"
 LAUNCHER
 chmod +x "$W/python"

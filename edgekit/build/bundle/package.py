@@ -24,13 +24,14 @@ from edgekit.build.progress import Progress
 from edgekit.build.record import RECORD_NAME
 from edgekit.build.tasks import get_task
 from edgekit.build.tokenizer_files import special_tokens
-from edgekit.errors import OutputDirError
+from edgekit.errors import BundleError, OutputDirError
 from edgekit.runtime.manifest import check_signing_key, manifest_sha256, write_manifest
 from edgekit.runtime.sessions import openvino_core, ort_session
 
 BUILD_RECORD = "build-record.json"  # the artefact's edgekit.json, kept for provenance
 SLOW_TOKENIZER_FILES = {"vocab.json", "merges.txt", "vocab.txt"}  # tokenizer.json already holds them
 GRAPH_TOKENIZER_TEXTS = 500  # corpus sentences the in-graph tokenizer must match exactly
+LIGHT_RUNTIMES = ("onnxruntime", "openvino")  # what the light install runs; torch is not one
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ def package(*, artefact_dir: Path | str, out: Path | str | None = None, make_zip
     """Write a bundle for a built artefact (checked against its checksums first); signed with an Ed25519
     private key (PEM bytes or a path) when given."""
     artefact = open_artefact(artefact_dir)
+    if artefact.runtime not in LIGHT_RUNTIMES:
+        raise BundleError(f"bundles are for the light runtime ({', '.join(LIGHT_RUNTIMES)}); "
+                          f"{artefact.directory} is a {artefact.record.target_name} artefact, which needs "
+                          f"{artefact.runtime}: ship onnxruntime-int8 or openvino-int8 instead, or load its "
+                          f"{artefact.record.model_file} in an app that has {artefact.runtime}")
     out_dir = Path(out) if out else default_bundle_dir(artefact.directory)
     check_bundle_outputs(artefact.directory, out_dir, make_zip=make_zip, force=force)
     if signing_key is not None:
