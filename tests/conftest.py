@@ -82,9 +82,9 @@ def minilm_dir() -> Path:
 
 # The x86 INT8 recipes gate on 1000 sentences at nearest-neighbour agreement 0.96: a measurement of the real
 # model's fidelity, which benchmarks/fidelity_minilm.py makes against its goals. The tests check that every
-# target builds and validates on real weights, on 256 sentences at the default floors, calibrated on 100 texts
-# (the benchmark's builds use the recipes' 300).
-MINILM_TEST_RECIPE = "[quantize]\ncalibration_samples = 100\n[validate]\nsamples = 256\nmin_neighbour_agreement = 0.9\n"
+# target builds and validates on real weights, on 256 sentences at the default floors. (Calibrating on 100 texts
+# instead of 300 was tried: onnxruntime-int8's outlier channels then miss some, NN agreement 0.895.)
+MINILM_TEST_RECIPE = "[validate]\nsamples = 256\nmin_neighbour_agreement = 0.9\n"
 
 
 @pytest.fixture(scope="session")

@@ -160,11 +160,11 @@ def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], 
                  passes: Callable[[Figures], bool], score: Callable[[Figures], float],
                  latency: Callable[[Sequence[Path]], Sequence[float]], work_dir: Path,
                  keep_all: bool = False) -> SearchResult:
-    """Build and evaluate every candidate; time the passing ones; choose the fastest passing one.
+    """Build and evaluate every candidate; time the passing ones (when more than one); choose the fastest.
 
     `latency` gets all passing models at once and returns milliseconds in the same order, so it can
     interleave their runs (fairer than timing one after another on a noisy machine).
-    If none passes, the best-scoring candidate is chosen (and timed) so its figures can be reported.
+    If none passes, the best-scoring candidate is chosen so its figures can be reported.
     Unchosen model files are deleted unless keep_all.
     """
     if not candidates:
@@ -182,12 +182,13 @@ def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], 
                                 float(score(figures))))
     passing = [o for o in outcomes if o.passed]
     timed = passing or [max(outcomes, key=lambda o: o.score)]
-    times = list(latency([o.path for o in timed]))
-    if len(times) != len(timed):
-        raise InputError(f"latency returned {len(times)} timings for {len(timed)} models")
-    for o, ms in zip(timed, times):
-        o.latency_ms = float(ms)
-    chosen = min(timed, key=lambda o: o.latency_ms)
+    if len(timed) > 1:  # a sole candidate is chosen untimed: timing it decides nothing (and can cost a compile)
+        times = list(latency([o.path for o in timed]))
+        if len(times) != len(timed):
+            raise InputError(f"latency returned {len(times)} timings for {len(timed)} models")
+        for o, ms in zip(timed, times):
+            o.latency_ms = float(ms)
+    chosen = min(timed, key=lambda o: o.latency_ms or 0.0)
     if not keep_all:
         for o in outcomes:
             if o is not chosen:
