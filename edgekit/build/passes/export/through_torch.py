@@ -6,13 +6,14 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from edgekit.build.positional import positional_wrapper
 from edgekit.build.tasks import Task
 
 
 def export_with_torch(model, encoded: dict, task: Task, dst: Path, *, opset: int, input_names: list[str]) -> None:
     import torch
 
-    wrapper = _TupleOutputs(model, task.outputs, input_names)
+    wrapper = positional_wrapper(model, input_names, task.outputs)
     example = tuple(torch.as_tensor(encoded[name]) for name in input_names)
     # the axis names Optimum gives, so both exporters write the same interface
     axes = {name: {0: "batch_size", 1: "sequence_length"} for name in input_names}
@@ -22,21 +23,3 @@ def export_with_torch(model, encoded: dict, task: Task, dst: Path, *, opset: int
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; the result is validated
         torch.onnx.export(wrapper, example, str(dst), input_names=input_names, output_names=list(task.outputs),
                           dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False)
-
-
-class _TupleOutputs:
-    """Adapts a transformers model to positional inputs and a tuple of named outputs for tracing."""
-
-    def __new__(cls, model, outputs: tuple[str, ...], input_names: list[str]):
-        import torch
-
-        class Wrapper(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
-
-            def forward(self, *inputs):
-                result = self.model(**dict(zip(input_names, inputs)), return_dict=True)
-                return tuple(result[name] for name in outputs)
-
-        return Wrapper().eval()

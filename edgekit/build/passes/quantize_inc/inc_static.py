@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.build.positional import positional_wrapper
 from edgekit.errors import InputError, MissingDependencyError, PassError
 from edgekit.runtime.torch_program import INTERFACE_FILE
 
@@ -32,22 +33,6 @@ def require_inc() -> Any:
     except ImportError as exc:
         raise MissingDependencyError("neural-compressor", f"the pytorch-int8 target ({exc})", "export") from None
     return inc_quantization
-
-
-def _wrapper(model: Any, input_names: Sequence[str], outputs: Sequence[str]) -> Any:
-    """The model as positional inputs -> tuple of named outputs (what torch.export traces and saves)."""
-    import torch
-
-    class NamedOutputs(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, *inputs):
-            result = self.model(**dict(zip(input_names, inputs)), return_dict=True)
-            return tuple(result[name] for name in outputs)
-
-    return NamedOutputs().eval()
 
 
 def _dynamic_shapes(input_names: Sequence[str], max_length: int) -> tuple:
@@ -91,7 +76,7 @@ def quantize_inc_static(model: Any, dst: Path, *, input_names: Sequence[str], ou
     if not calibration_feeds:
         raise InputError("INC calibration needs at least one input feed")
     start = time.perf_counter()
-    wrapper = _wrapper(model, input_names, outputs)
+    wrapper = positional_wrapper(model, input_names, outputs)
     example_inputs = _tensors(example, input_names)
     shapes = _dynamic_shapes(input_names, max_length)
     config = inc.StaticQuantConfig()  # x86 quantizer: u8 asymmetric per-tensor activations, s8 per-channel weights
