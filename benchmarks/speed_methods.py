@@ -69,7 +69,7 @@ def main() -> None:
 
 def render(result: dict) -> str:
     names = list(result["methods"])
-    goal_keys = [(slow, fast) for slow, fast in GOALS]
+    goal_keys = [(slow, fast) for (slow, fast), goal in GOALS.items() if goal is not None]
     m = result["machine"]
     lines = [f"# Speed-ups under three timing methods (batch 1, sequence 128, {result['threads']} threads"
              f"{'; random weights' if result.get('random_weights') else ''})", "",
@@ -87,7 +87,7 @@ def render(result: dict) -> str:
             cells.append(f"{r['median']:.2f}x [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
         lines.append(f"| {slow} / {fast} | {GOALS[slow, fast]:.1f}x | " + " | ".join(cells) + " |")
     lines += ["", "p50 latency, ms:", "", "| artefact | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for artefact in [PYTORCH, *TARGETS]:
+    for artefact in [a for a in (PYTORCH, *TARGETS) if a in result["methods"][names[0]]["p50_ms"]]:
         lines.append(f"| {artefact} | " + " | ".join(f"{result['methods'][n]['p50_ms'][artefact]:.1f}"
                                                     for n in names) + " |")
     peak = result["peaks"]["int8_gops"]
