@@ -26,6 +26,7 @@ def main() -> None:
     from edgekit.build.architectures import get_architecture, model_types
     from edgekit.build.targets import target_names
     from edgekit.build.tiny_checkpoints import save_tiny_checkpoint
+    from edgekit.errors import EdgekitError
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=32)
@@ -40,11 +41,17 @@ def main() -> None:
                 if target in arch.unsupported_targets:
                     rows.append({**row, "built": False, "reason": arch.unsupported_targets[target]})
                     continue
-                record = api.export(model=str(checkpoint), target=target, out=Path(tmp) / f"{model_type}-{target}",
-                                    samples=args.samples, quiet=True).record.data
+                try:
+                    record = api.export(model=str(checkpoint), target=target, out=Path(tmp) / f"{model_type}-{target}",
+                                        samples=args.samples, quiet=True).record.data
+                except EdgekitError as error:  # a refused build is a row of the table, not the end of the run
+                    rows.append({**row, "built": True, "passed": False, "error": str(error).splitlines()[0]})
+                    print(model_type, target, "FAILED:", rows[-1]["error"], flush=True)
+                    continue
                 validation = record["validation"]
-                rows.append({**row, "built": True, "passed": validation["passed"],
-                             "exporter": record["graph"]["exporter"]["name"],
+                # pytorch-int8 writes a torch.export program, no ONNX graph
+                exporter = (record.get("graph") or {}).get("exporter", {}).get("name", "torch.export")
+                rows.append({**row, "built": True, "passed": validation["passed"], "exporter": exporter,
                              "fused": {k: v for k, v in record.get("fusion", {}).get("counts", {}).items() if v},
                              "attention_not_fused": record.get("fusion", {}).get("attention_not_fused"),
                              "max_abs_diff": validation.get("max_abs_diff"),
@@ -70,11 +77,12 @@ def render(result: dict) -> str:
         fused = ", ".join(f"{op} {n}" for op, n in fused_row.get("fused", {}).items()) or "—"
         if fused_row.get("attention_not_fused"):
             fused += f" (attention: {fused_row['attention_not_fused']})"
-        exporters = sorted({r["exporter"] for r in rows.values() if r.get("built")})
+        exporters = sorted({r["exporter"] for r in rows.values() if r.get("exporter")})
         cells = [_cell(rows[t]) for t in targets]
         lines.append(f"| {model_type} | {', '.join(exporters)} | {fused} | " + " | ".join(cells) + " |")
     reasons = {row["reason"] for row in result["rows"] if not row["built"]}
     lines += [""] + [f"- not built: {reason}" for reason in sorted(reasons)]
+    lines += [f"- FAILED {row['model_type']} {row['target']}: {row['error']}" for row in result["rows"] if row.get("error")]
     return "\n".join(lines) + "\n"
 
 
