@@ -81,55 +81,67 @@ def plain_nncf(onnx_path: Path, calibration: list[dict]) -> Path:
     return dst
 
 
+class HeldOut:
+    """The held-out sentences, their PyTorch FP32 embeddings and the calibration feeds: what every MiniLM
+    fidelity figure is measured on (benchmarks/vs_anchors.py scores its anchors on the same)."""
+
+    def __init__(self, sentences: int) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from edgekit.build.corpus import CALIBRATION_RESERVE, load_corpus, split_corpus
+        from edgekit.build.recipes import default_recipe
+        from edgekit.runtime.postprocess import mean_pool
+
+        # Report on sentences the builds never saw: not calibration, and not the sentences their accuracy
+        # gate chose candidates on (the first `gated` of the held-out split).
+        self.gated = max(default_recipe(t).section("validate").samples for t in OURS)
+        calibration_texts, held_out = split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE,
+                                                   validation=self.gated + sentences)
+        self.texts = held_out[self.gated:]
+        self.tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+        self.calibration = list(self.batches(calibration_texts[:300], 1))
+        model = AutoModel.from_pretrained(minilm_dir()).eval()
+        with torch.inference_mode():
+            self.reference = np.concatenate([
+                mean_pool(model(**{k: torch.from_numpy(v) for k, v in b.items()}).last_hidden_state.numpy(),
+                          b["attention_mask"]) for b in self.batches(self.texts, 16)])
+
+    def batches(self, texts: list[str], size: int):
+        for i in range(0, len(texts), size):
+            enc = self.tokenizer(texts[i:i + size], padding=True, truncation=True, max_length=128,
+                                 return_tensors="np")
+            yield {n: enc[n].astype(np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def figures(self, run) -> dict:
+        """Mean and minimum cosine and nearest-neighbour agreement of run(feeds)["last_hidden_state"],
+        mean-pooled, against PyTorch FP32."""
+        from edgekit.build.fidelity import neighbour_agreement
+        from edgekit.runtime.postprocess import mean_pool
+
+        emb = np.concatenate([mean_pool(np.asarray(run(b)["last_hidden_state"]), b["attention_mask"])
+                              for b in self.batches(self.texts, 16)])
+        cos = (emb * self.reference).sum(axis=1)
+        return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+                "neighbour_agreement": neighbour_agreement(self.reference, emb)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
 
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from edgekit.build.corpus import CALIBRATION_RESERVE
-    from edgekit.build.corpus import load_corpus, split_corpus
-    from edgekit.build.fidelity import neighbour_agreement
-    from edgekit.runtime.postprocess import mean_pool
     from edgekit.runtime.sessions import open_runner
-    from edgekit.build.recipes import default_recipe
     from edgekit.build.record import read_record
 
-    # Report on sentences the builds never saw: not calibration, and not the sentences their accuracy
-    # gate chose candidates on (the first `gated` of the held-out split).
-    gated = max(default_recipe(t).section("validate").samples for t in OURS)
-    calibration_texts, held_out = split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE,
-                                               validation=gated + args.sentences)
-    held_out = held_out[gated:]
-    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
-    names = ["input_ids", "attention_mask", "token_type_ids"]
+    data = HeldOut(args.sentences)
+    held_out, calibration, gated, figures = data.texts, data.calibration, data.gated, data.figures
 
-    def batches(texts, size):
-        for i in range(0, len(texts), size):
-            enc = tokenizer(texts[i:i + size], padding=True, truncation=True, max_length=128, return_tensors="np")
-            yield {n: enc[n].astype(np.int64) for n in names}
-
-    model = AutoModel.from_pretrained(minilm_dir()).eval()
-    with torch.inference_mode():
-        reference = np.concatenate([mean_pool(model(**{k: torch.from_numpy(v) for k, v in b.items()})
-                                              .last_hidden_state.numpy(), b["attention_mask"])
-                                    for b in batches(held_out, 16)])
-
-    def embed(path: Path, precision: str | None = None) -> np.ndarray:
-        run = open_runner(path, precision=precision)
-        return np.concatenate([mean_pool(run(b)["last_hidden_state"], b["attention_mask"])
-                               for b in batches(held_out, 16)])
-
-    def figures(emb: np.ndarray) -> dict:
-        cos = (emb * reference).sum(axis=1)
-        return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
-                "neighbour_agreement": neighbour_agreement(reference, emb)}
+    def embed(path: Path, precision: str | None = None):
+        return open_runner(path, precision=precision)
 
     fp32 = build("onnx-fp32", args.rebuild)
-    calibration = list(batches(calibration_texts[:300], 1))
     rows = {"onnx-fp32 (reference export)": figures(embed(fp32 / "model.onnx")),
             "baseline: plain ORT dynamic per-channel": figures(embed(plain_ort_dynamic_per_channel(fp32 / "model.onnx"))),
             "baseline: plain NNCF (TRANSFORMER)": figures(embed(plain_nncf(fp32 / "model.onnx", calibration)))}

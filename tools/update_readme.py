@@ -5,7 +5,8 @@ Sections sit between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`:
 - targets: the target registry (edgekit/build/targets.py);
 - passes: the pass registry (edgekit/build/passes/);
 - results: one row per benchmarks/results/NAME.json, its headline from benchmarks/NAME.py's summary();
-- architectures: benchmarks/results/architectures.json as a table.
+- architectures: benchmarks/results/architectures.json as a table;
+- vs_anchors: the goals of benchmarks/results/vs_anchors.json (edgekit against the anchors).
 """
 
 from __future__ import annotations
@@ -94,8 +95,19 @@ def architectures_table() -> str:
     return body
 
 
+def vs_anchors_table() -> str:
+    """The goals of benchmarks/vs_anchors.py against the anchors, with the machine they were measured on."""
+    path = RESULTS / "vs_anchors.json"
+    if not path.is_file():
+        return "Run `.venv/bin/python benchmarks/vs_anchors.py` to measure this table.\n"
+    result = json.loads(path.read_text())
+    report = _script("vs_anchors_report")
+    return (f"{report.machine_line(result)} Details: [benchmarks/results/vs_anchors.md]"
+            f"(benchmarks/results/vs_anchors.md).\n\n{report.goals_table(result)}")
+
+
 SECTIONS = {"targets": targets_table, "passes": passes_table, "results": results_table,
-            "architectures": architectures_table}
+            "architectures": architectures_table, "vs_anchors": vs_anchors_table}
 
 
 def render(name: str) -> str:

@@ -28,7 +28,7 @@ TOKEN_RANGE = (5, 100)  # ordinary vocabulary ids: clear of the special tokens a
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def _peak_rss_mb() -> tuple[float | None, str]:
+def peak_rss_mb() -> tuple[float | None, str]:
     """This process's peak resident set in MiB, and where it came from.
 
     Linux: VmHWM of /proc/self/status. Not ru_maxrss: Linux carries the parent's peak over into a child
@@ -71,7 +71,7 @@ def _measure_here(*, artefact_dir: Path, batch: int, seq_len: int, threads: int,
     artefact = open_artefact(artefact_dir, verify=False)
     importlib.import_module(artefact.runtime)  # the runtime's own import is baseline too
     feeds = isolated_feeds(batch=batch, seq_len=seq_len, vocab_size=artefact.config().get("vocab_size"))
-    baseline, memory_source = _peak_rss_mb()
+    baseline, memory_source = peak_rss_mb()
 
     start = time.perf_counter()
     run = open_runner(artefact.model_path, threads=threads, precision=precision)
@@ -81,7 +81,7 @@ def _measure_here(*, artefact_dir: Path, batch: int, seq_len: int, threads: int,
     first_run_s = time.perf_counter() - start
     for _ in range(EXTRA_RUNS):
         run(feeds)
-    peak, _ = _peak_rss_mb()
+    peak, _ = peak_rss_mb()
     return {"runtime": artefact.runtime, "load_s": load_s, "first_run_s": first_run_s, "baseline_rss_mb": baseline,
             "peak_rss_mb": peak, "model_rss_mb": None if peak is None or baseline is None else peak - baseline,
             "memory_source": memory_source, "batch": batch, "seq_len": seq_len, "threads": threads,
@@ -97,7 +97,7 @@ def _measure_bundle_here(*, bundle: Path, text: str, threads: int) -> dict:
     from edgekit.runtime.manifest import read_manifest
 
     __import__(read_manifest(bundle)["runtime"])  # the runtime's own import is baseline too
-    baseline, memory_source = _peak_rss_mb()
+    baseline, memory_source = peak_rss_mb()
     start = time.perf_counter()
     model = runtime.load(bundle, threads=threads)
     load_s = time.perf_counter() - start
@@ -106,7 +106,7 @@ def _measure_bundle_here(*, bundle: Path, text: str, threads: int) -> dict:
     first_run_s = time.perf_counter() - start
     for _ in range(EXTRA_RUNS):
         model([text])
-    peak, _ = _peak_rss_mb()
+    peak, _ = peak_rss_mb()
     return {"runtime": model.manifest["runtime"], "load_s": load_s, "first_run_s": first_run_s,
             "baseline_rss_mb": baseline, "peak_rss_mb": peak,
             "model_rss_mb": None if peak is None or baseline is None else peak - baseline,
