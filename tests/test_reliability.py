@@ -159,8 +159,8 @@ def test_invalid_utf8_from_the_shell_is_one_line(runner, cli, bundle):
 
 def test_a_batch_over_the_memory_budget_is_split_with_the_same_answers(bundle):
     texts = [("word " * n).strip() for n in (3, 40, 200, 7, 90, 120, 5, 60)]
-    whole = runtime.load(bundle)
-    small = runtime.load(bundle, memory_budget_mb=0.05)
+    whole = runtime.load(bundle, max_padding=float("inf"))
+    small = runtime.load(bundle, memory_budget_mb=0.05, max_padding=float("inf"))
     lengths = [len(e.ids) for e in whole.encode(texts)]
     assert len(whole._groups(lengths, 64)) == 1
     groups = small._groups(lengths, 64)
@@ -170,6 +170,26 @@ def test_a_batch_over_the_memory_budget_is_split_with_the_same_answers(bundle):
             <= small.memory_budget_bytes
     assert [a["label"] for a in small(texts)] == [a["label"] for a in whole(texts)]
     np.testing.assert_allclose([a["score"] for a in small(texts)], [a["score"] for a in whole(texts)], atol=1e-5)
+
+
+def test_a_batch_is_cut_where_padding_would_exceed_its_share_with_the_same_answers(bundle):
+    texts = [("word " * n).strip() for n in (3, 40, 200, 7, 90, 120, 5, 60, 41, 42)]
+    padded = runtime.load(bundle, max_padding=float("inf"))
+    model = runtime.load(bundle, max_padding=0.25)
+    lengths = [len(e.ids) for e in model.encode(texts)]
+    groups = model._groups(lengths, 64)
+    assert 1 < len(groups) < len(texts) and sorted(i for g in groups for i in g) == list(range(len(texts)))
+    for group in groups:
+        longest = max(lengths[i] for i in group)
+        assert len(group) * longest <= 1.25 * sum(lengths[i] for i in group)
+    assert [len(g) for g in runtime.load(bundle, max_padding=0)._groups([5, 5, 6, 6, 6], 64)] == [2, 3]
+    np.testing.assert_allclose([a["score"] for a in model(texts)], [a["score"] for a in padded(texts)], atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", [-0.1, "0.25", True, float("nan")])
+def test_a_bad_max_padding_is_refused(bundle, padding):
+    with pytest.raises(InputError, match="max_padding"):
+        runtime.load(bundle, max_padding=padding)
 
 
 @pytest.mark.parametrize("budget", [0, -1, "512", float("nan")])
