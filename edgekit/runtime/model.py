@@ -17,8 +17,8 @@ TOKENIZER_MODES = ("python", "graph")
 DEFAULT_MEMORY_BUDGET_MB = 512  # activations of one batch; a batch that would need more is split
 # Padding a batch to its longest text costs CPU time in proportion to the padded tokens, and on a CPU a batch
 # saves little per token over smaller ones: a batch is cut where its padded tokens would exceed its real tokens
-# by more than this share. benchmarks/batching.py (32 and 128 real sentences, batch_size 32, interleaved): 0.1 was
-# the fastest of inf, 0.5, 0.25 and 0.1, 1.7-4.1x faster than one batch padded to its longest text.
+# by more than this share. benchmarks/batching.py (32 and 128 real sentences, batch_size 32, both INT8 bundles,
+# interleaved): 0.1 was the fastest of inf, 0.5, 0.25, 0.1 and 0.05, 1.7-3.9x faster than one padded batch.
 DEFAULT_MAX_PADDING = 0.1
 _RUNTIME_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
