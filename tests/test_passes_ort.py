@@ -468,3 +468,20 @@ def test_gated_search_rejects_duplicate_labels(tmp_path):
     with pytest.raises(InputError):
         gated_search(same, evaluate=fake_evaluate, passes=lambda f: True, score=lambda f: 0.0,
                      latency=lambda paths: [1.0] * len(paths), work_dir=tmp_path)
+
+
+@pytest.mark.parametrize("float_ms, int8_ms, warned", [(20.0, 10.0, False), (20.0, 25.0, True), (20.0, 19.0, True)])
+def test_speed_vs_float_warns_when_int8_gains_too_little(tmp_path, float_ms, int8_ms, warned):
+    from types import SimpleNamespace
+
+    from edgekit.build.search import Outcome, speed_vs_float
+
+    warnings: list[str] = []
+    state = SimpleNamespace(latencies_ms=lambda paths: [float_ms, int8_ms],
+                            progress=SimpleNamespace(warn=warnings.append))
+    chosen = Outcome("dynamic-pc-float2", tmp_path / "q.onnx", ("a", "b"), {}, True, 0.0)
+    entry = speed_vs_float(state, tmp_path / "f.onnx", chosen)
+    assert entry["speedup"] == round(float_ms / int8_ms, 3)
+    assert ("warning" in entry) is warned and len(warnings) == int(warned)
+    if warned:
+        assert "dynamic-pc-float2, 2 ops kept float" in warnings[0] and f"{int8_ms:.1f} ms against 20.0 ms" in warnings[0]

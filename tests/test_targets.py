@@ -10,6 +10,7 @@ import pytest
 
 from edgekit import api
 from edgekit.build.record import read_record
+from edgekit.build.search import MIN_SPEEDUP_VS_FLOAT
 from edgekit.errors import ValidationError
 from edgekit.build.targets import get_target, target_names
 from tests.conftest import FAST_RECIPE, leftovers
@@ -89,6 +90,13 @@ def _check_structure(target: str, result, layers: int) -> None:
         assert [len(n.input) > past and bool(n.input[past]) for n in attention] == [False] * (layers - 1) + [True]
     if "quantize-embeddings" in get_target(target).passes:
         _check_embeddings(record, out / "model.onnx")
+    if target in ("onnxruntime-int8", "openvino-int8"):  # timed against its float source on this machine
+        speed = record["quantization"]["speed_vs_float"]
+        assert speed["float_ms"] > 0 and speed["int8_ms"] > 0
+        assert speed["speedup"] == pytest.approx(speed["float_ms"] / speed["int8_ms"], abs=2e-3)  # rounded figures
+        assert ("warning" in speed) is (speed["speedup"] < MIN_SPEEDUP_VS_FLOAT)
+    if target == "onnxruntime-int8-arm64":  # built for another CPU: timing here would mean nothing
+        assert "speed_vs_float" not in record["quantization"]
     if target == "onnxruntime-int8":
         ops = _ops(out / "model.onnx")
         kept = len(record["quantization"]["kept_float"])  # the search may keep sensitive ops in float

@@ -86,7 +86,8 @@ METHODS = method_registry(
 
 
 def run(state: BuildState, settings: QuantizeSettings) -> None:
-    run_search(state, settings, METHODS, suffix=".xml", adopt=lambda xml: adopt_ir(state, xml))
+    run_search(state, settings, METHODS, suffix=".xml", adopt=lambda xml: adopt_ir(state, xml),
+               float_model=state.current)
 
 
 PASS = Pass(name="quantize-nncf", description="OpenVINO INT8 by NNCF: the fastest method inside the accuracy budget",

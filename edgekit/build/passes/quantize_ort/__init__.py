@@ -114,7 +114,7 @@ def run(state: BuildState, settings: QuantizeSettings) -> None:
     chatter = _DropOrtChatter()
     logging.getLogger().addFilter(chatter)
     try:
-        run_search(state, settings, METHODS, suffix=".onnx", adopt=_adopt(state))
+        run_search(state, settings, METHODS, suffix=".onnx", adopt=_adopt(state), float_model=state.current)
     finally:
         logging.getLogger().removeFilter(chatter)
 
