@@ -96,3 +96,32 @@ def test_optimum_and_nncf_anchors_quantise_and_agree_with_pytorch(tiny_classifie
         for feed in feeds[:4]:
             np.testing.assert_allclose(run(feed)["logits"], reference(feed)["logits"], atol=0.05)
     assert optimum.size_bytes == anchors.file_bytes(optimum.path) > 0
+
+
+def test_same_model_compares_each_build_with_its_runtime_anchor_and_renders():
+    import same_model
+
+    p50 = {"onnxruntime-fp32": 90.0, "onnxruntime-int8": 130.0, "openvino-fp32": 95.0, "openvino-int8": 60.0,
+           "optimum-ort-int8": 100.0, "nncf-ov-int8": 80.0}
+    config = {**_config(1, 128, 2, p50), "name": "b1 s128"}
+    result = {"configs": [config], "runs": 30, "sentences": 1000, "model": "MiniLM-L6", "created": "now",
+              "machine": {"cpu": "a CPU", "isa": ["avx2"], "git_commit": "abc"},
+              "fidelity": {name: FIGURES for name in p50} | {"optimum-ort-int8": WORSE},
+              "variants": {name: {"kind": "anchor" if name in ("optimum-ort-int8", "nncf-ov-int8") else "edgekit"}
+                           for name in p50},
+              "anchors": [{"name": "optimum-ort-int8", "notes": ["the unoptimised export was quantised"]},
+                          {"name": "nncf-ov-int8", "notes": []}]}
+    result["variants"]["onnxruntime-int8"]["build"] = {
+        "chosen": "dynamic-pc-split-u8u8-float12", "kept_float": 12,
+        "speed_vs_float": {"float_ms": 21.5, "int8_ms": 21.2, "speedup": 1.02}}
+    rows = {row["ours"]: row for row in same_model.compare(result)}
+    assert set(rows) == {"onnxruntime-int8", "openvino-int8"}
+    assert rows["onnxruntime-int8"]["anchor"] == "optimum-ort-int8"
+    assert rows["onnxruntime-int8"]["latency_ratio"]["median"] == pytest.approx(1.30, rel=1e-6)  # slower
+    assert rows["onnxruntime-int8"]["fidelity_at_least_anchor"]
+    assert rows["openvino-int8"]["latency_ratio"]["median"] == pytest.approx(0.75, rel=1e-6)
+    result["comparisons"] = list(rows.values())
+    text = same_model.render(result)
+    assert "dynamic-pc-split-u8u8-float12 (12)" in text and "1.02x" in text and "1.30x" in text
+    assert "the unoptimised export was quantised" in text
+    assert same_model.summary(result).startswith("onnxruntime-int8 / optimum-ort-int8 1.30x (b1 s128, fidelity at least")
