@@ -287,8 +287,7 @@ def speed_vs_float(state: BuildState, float_model: Path, chosen: Outcome) -> dic
         entry["warning"] = (f"the INT8 build ({chosen.label}, {len(chosen.excluded)} ops kept float) ran "
                             f"{int8_ms:.1f} ms against {float_ms:.1f} ms for the float graph it was made from "
                             f"({float_ms / int8_ms:.2f}x, under {MIN_SPEEDUP_VS_FLOAT:.2f}x): on this CPU a float "
-                            "target may serve better (lower the floors to keep fewer ops float, or build for a CPU "
-                            "with VNNI)")
+                            "target may serve better (or lower the floors, or build on a CPU with VNNI)")
         state.progress.warn(entry["warning"])
     return entry
 
