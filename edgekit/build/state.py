@@ -99,14 +99,23 @@ class BuildState:
         return reference_outputs(self.model, self.task, self.validation_batches)
 
     def evaluate(self, model_path: Path, *, precision: str | None = None) -> dict:
-        """Fidelity of a model file to the PyTorch FP32 reference on the held-out batches."""
+        """Fidelity of a model file to the PyTorch FP32 reference on the held-out batches. The figures of a file
+        are kept for the build, so validating the candidate a search chose (the same unchanged file) does not
+        run it again; for pytorch-int8 that second run is a second TorchInductor compile."""
+        import copy
+
         from edgekit.build.fidelity import compare_outputs
         from edgekit.runtime.sessions import open_runner
 
-        run = open_runner(model_path, precision=precision or self.target.inference_precision)
-        candidate = [run(feeds) for feeds in self.validation_batches]
-        return compare_outputs(self.task, self.reference, candidate,
-                               [b["attention_mask"] for b in self.validation_batches])
+        precision = precision or self.target.inference_precision
+        stat = Path(model_path).stat()
+        key = ("evaluate", str(Path(model_path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, precision)
+        if key not in self.cache:
+            run = open_runner(model_path, precision=precision)
+            candidate = [run(feeds) for feeds in self.validation_batches]
+            self.cache[key] = compare_outputs(self.task, self.reference, candidate,
+                                              [b["attention_mask"] for b in self.validation_batches])
+        return copy.deepcopy(self.cache[key])
 
     def latencies_ms(self, model_paths: list[Path]) -> list[float]:
         """Median batch-1 latency of each model on the longest held-out text, timed interleaved round by
