@@ -85,13 +85,14 @@ def minilm_dir() -> Path:
 # target builds and validates on real weights, on 256 sentences at the default floors. (Calibrating on 100 texts
 # instead of 300 was tried: onnxruntime-int8's outlier channels then miss some, NN agreement 0.895.)
 MINILM_TEST_RECIPE = "[validate]\nsamples = 256\nmin_neighbour_agreement = 0.9\n"
-# openvino-int8's ladder has four NNCF candidates (about 25 s each on MiniLM): the tests build full INT8 and
-# INT8 weights, which always passes; the two mixed-precision rungs are built on tiny models and by
-# benchmarks/fidelity_minilm.py.
+# openvino-int8's ladder has four NNCF candidates (about 25 s each on MiniLM): the tests build full INT8,
+# calibrated on 100 texts, and INT8 weights, which always passes; the two mixed-precision rungs, and calibration
+# on 300 texts, are built on tiny models and by benchmarks/fidelity_minilm.py.
 # The ONNX Runtime ladders (four dynamic candidates timed against each other on x86; static S8S8 QDQ first on
 # ARM64, which MiniLM fails at NN agreement 0.64) are built in full on tiny models and by the benchmarks; here
 # one dynamic U8U8 candidate (exact on every ISA), with the search keeping ops float should it miss a floor.
-MINILM_RECIPE_EXTRA = {"openvino-int8": '[quantize]\ncandidates = ["nncf", "nncf-weights-int8"]\n',
+MINILM_RECIPE_EXTRA = {"openvino-int8": '[quantize]\ncandidates = ["nncf", "nncf-weights-int8"]\n'
+                                        'calibration_samples = 100\n',
                        "onnxruntime-int8": '[quantize]\ncandidates = ["dynamic-pc-split-u8u8"]\n',
                        "onnxruntime-int8-arm64": '[quantize]\ncandidates = ["dynamic-pc-split-u8u8"]\n'}
 
