@@ -88,12 +88,13 @@ def export(*, model: str = DEFAULT_MODEL, target: str | None = None, task: str |
     return result
 
 
-def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None, quiet: bool = False) -> Path:
-    """The artefact for (model, target) at `out`, reused when this edgekit would build it the same way, else
-    built there."""
+def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None,
+                    recipe: Path | str | None = None, quiet: bool = False) -> Path:
+    """The artefact for (model, target) at `out`, reused when this edgekit would build it the same way (the
+    same recipe: the target's default, or `recipe` resolved over it), else built there."""
     from edgekit.build.builder import export_or_reuse as reuse
 
-    return reuse(model=model, target=target, out=out, task=task, progress=Progress(quiet=quiet))
+    return reuse(model=model, target=target, out=out, task=task, recipe=recipe, progress=Progress(quiet=quiet))
 
 
 # -- measure --------------------------------------------------------------------------------------------------

@@ -212,6 +212,19 @@ def test_export_or_reuse_rebuilds_what_another_recipe_or_checkpoint_built(tiny_c
     assert (out / "model.onnx").stat().st_mtime_ns != rebuilt
 
 
+def test_export_or_reuse_with_a_recipe_reuses_only_that_recipe(tiny_classifier, tmp_path):
+    out, recipe = tmp_path / "art", tmp_path / "tight.toml"
+    recipe.write_text("[validate]\natol = 0.001\n")
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, recipe=recipe, quiet=True)
+    built = (out / "model.onnx").stat().st_mtime_ns
+    assert "atol = 0.001" in json.loads((out / "edgekit.json").read_text())["recipe"]
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, recipe=recipe, quiet=True)
+    assert (out / "model.onnx").stat().st_mtime_ns == built  # the same recipe: reused
+    api.export_or_reuse(model=str(tiny_classifier), target="onnx-fp32", out=out, quiet=True)
+    assert (out / "model.onnx").stat().st_mtime_ns != built  # the default recipe now: rebuilt
+    assert "atol = 0.001" not in json.loads((out / "edgekit.json").read_text())["recipe"]
+
+
 @pytest.mark.parametrize("package", ["edgekit_code", "openvino"])
 def test_export_or_reuse_rebuilds_what_other_code_built(tiny_classifier, tmp_path, package):
     out = tmp_path / "art"

@@ -201,7 +201,7 @@ def why_not_reusable(record: Record, plan: ExportPlan) -> str | None:
 
 
 def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | None = None,
-                    progress: Progress | None = None) -> Path:
+                    recipe: Path | str | None = None, progress: Progress | None = None) -> Path:
     """The artefact for (model, target) at `out`: reused when its edgekit.json names the source, target and
     recipe a build would use now, the same edgekit code and package versions built it, the checkpoint's
     files are unchanged and every file passes its checksum; otherwise built there (replacing only
@@ -210,7 +210,7 @@ def export_or_reuse(*, model: str, target: str, out: Path | str, task: str | Non
     from edgekit.errors import ArtefactIntegrityError
 
     out, progress = Path(out), progress or Progress()
-    plan = plan_export(model=model, target=target, task=task)
+    plan = plan_export(model=model, target=target, task=task, recipe=Path(recipe) if recipe else None)
     if (out / RECORD_NAME).is_file():
         try:
             stale = why_not_reusable(open_artefact(out).record, plan)
