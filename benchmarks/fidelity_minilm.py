@@ -83,9 +83,10 @@ def plain_nncf(onnx_path: Path, calibration: list[dict]) -> Path:
 
 class HeldOut:
     """The held-out sentences, their PyTorch FP32 embeddings and the calibration feeds: what every MiniLM
-    fidelity figure is measured on (benchmarks/vs_anchors.py scores its anchors on the same)."""
+    fidelity figure is measured on (benchmarks/vs_anchors.py scores its anchors on the same). gate=True takes
+    instead the sentences the builds' accuracy gate scores candidates on (the first `gated` held-out ones)."""
 
-    def __init__(self, sentences: int) -> None:
+    def __init__(self, sentences: int, *, gate: bool = False) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -98,7 +99,7 @@ class HeldOut:
         self.gated = max(default_recipe(t).section("validate").samples for t in OURS)
         calibration_texts, held_out = split_corpus(load_corpus(), calibration=CALIBRATION_RESERVE,
                                                    validation=self.gated + sentences)
-        self.texts = held_out[self.gated:]
+        self.texts = held_out[:min(sentences, self.gated)] if gate else held_out[self.gated:]
         self.tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
         self.calibration = list(self.batches(calibration_texts[:300], 1))
         model = AutoModel.from_pretrained(minilm_dir()).eval()

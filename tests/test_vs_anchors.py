@@ -98,30 +98,70 @@ def test_optimum_and_nncf_anchors_quantise_and_agree_with_pytorch(tiny_classifie
     assert optimum.size_bytes == anchors.file_bytes(optimum.path) > 0
 
 
+def _same_model_result(p50: dict, fidelity: dict) -> dict:
+    import same_model
+
+    config = {**_config(1, 128, 2, p50), "name": same_model.HEADLINE_CONFIG}
+    anchors_ = ("optimum-ort-int8", "nncf-ov-int8")
+    return {"configs": [config], "runs": 30, "sentences": 1000, "model": "MiniLM-L6", "created": "now",
+            "machine": {"cpu": "a CPU", "isa": ["avx2"], "git_commit": "abc"},
+            "fidelity": {name: fidelity.get(name, FIGURES) for name in p50},
+            "variants": {name: {"kind": "anchor" if name in anchors_ else "edgekit", "int8": "int8" in name}
+                         for name in p50},
+            "anchors": [{"name": "optimum-ort-int8", "notes": ["the unoptimised export was quantised"]},
+                        {"name": "nncf-ov-int8", "notes": []}]}
+
+
 def test_same_model_compares_each_build_with_its_runtime_anchor_and_renders():
     import same_model
 
-    p50 = {"onnxruntime-fp32": 90.0, "onnxruntime-int8": 130.0, "openvino-fp32": 95.0, "openvino-int8": 60.0,
-           "optimum-ort-int8": 100.0, "nncf-ov-int8": 80.0}
-    config = {**_config(1, 128, 2, p50), "name": "b1 s128"}
-    result = {"configs": [config], "runs": 30, "sentences": 1000, "model": "MiniLM-L6", "created": "now",
-              "machine": {"cpu": "a CPU", "isa": ["avx2"], "git_commit": "abc"},
-              "fidelity": {name: FIGURES for name in p50} | {"optimum-ort-int8": WORSE},
-              "variants": {name: {"kind": "anchor" if name in ("optimum-ort-int8", "nncf-ov-int8") else "edgekit"}
-                           for name in p50},
-              "anchors": [{"name": "optimum-ort-int8", "notes": ["the unoptimised export was quantised"]},
-                          {"name": "nncf-ov-int8", "notes": []}]}
+    ort_at, ov_at = same_model.at_fidelity_name("onnxruntime-int8"), same_model.at_fidelity_name("openvino-int8")
+    assert ort_at == "onnxruntime-int8 @ optimum-ort-int8 fidelity"
+    p50 = {"onnxruntime-fp32": 50.0, "onnxruntime-int8": 130.0, "openvino-fp32": 95.0, "openvino-int8": 90.0,
+           ort_at: 70.0, ov_at: 65.0, "optimum-ort-int8": 100.0, "nncf-ov-int8": 120.0}
+    lowest = {"cosine_mean": 0.98, "cosine_min": 0.9, "neighbour_agreement": 0.8}
+    mid = {"cosine_mean": 0.995, "cosine_min": 0.96, "neighbour_agreement": 0.86}
+    result = _same_model_result(p50, {"optimum-ort-int8": WORSE, "nncf-ov-int8": mid, ort_at: mid, ov_at: lowest})
     result["variants"]["onnxruntime-int8"]["build"] = {
         "chosen": "dynamic-pc-split-u8u8-float12", "kept_float": 12,
         "speed_vs_float": {"float_ms": 21.5, "int8_ms": 21.2, "speedup": 1.02}}
     rows = {row["ours"]: row for row in same_model.compare(result)}
-    assert set(rows) == {"onnxruntime-int8", "openvino-int8"}
-    assert rows["onnxruntime-int8"]["anchor"] == "optimum-ort-int8"
+    assert set(rows) == {"onnxruntime-int8", "openvino-int8", ort_at, ov_at}
+    assert rows["onnxruntime-int8"]["anchor"] == rows[ort_at]["anchor"] == "optimum-ort-int8"
     assert rows["onnxruntime-int8"]["latency_ratio"]["median"] == pytest.approx(1.30, rel=1e-6)  # slower
     assert rows["onnxruntime-int8"]["fidelity_at_least_anchor"]
     assert rows["openvino-int8"]["latency_ratio"]["median"] == pytest.approx(0.75, rel=1e-6)
-    result["comparisons"] = list(rows.values())
+    assert not rows[ov_at]["fidelity_at_least_anchor"]  # below nncf-ov-int8 in every figure
+
+    # The fastest INT8 anchor is optimum-ort-int8; the faster FP32 build and the faster but less faithful
+    # openvino-int8 variant do not count: the headline is the at-fidelity ONNX Runtime build.
+    head = same_model.headline(result)
+    assert (head["ours"], head["anchor"]) == (ort_at, "optimum-ort-int8")
+    assert head["latency_ratio"]["median"] == pytest.approx(0.70, rel=1e-6) and head["met"]
+    result["comparisons"], result["headline"] = list(rows.values()), head
     text = same_model.render(result)
     assert "dynamic-pc-split-u8u8-float12 (12)" in text and "1.02x" in text and "1.30x" in text
     assert "the unoptimised export was quantised" in text
-    assert same_model.summary(result).startswith("onnxruntime-int8 / optimum-ort-int8 1.30x (b1 s128, fidelity at least")
+    assert f"{ort_at} / optimum-ort-int8 = 0.70x" in text and ": met" in text
+    assert same_model.summary(result).startswith(f"{ort_at} / optimum-ort-int8 = 0.70x")
+
+    slower = same_model.headline(_same_model_result({**p50, ort_at: 85.0}, result["fidelity"]))
+    assert slower["ours"] == ort_at and not slower["met"]  # 0.85x misses 0.80x
+    nobody = same_model.headline(_same_model_result(p50, {name: lowest for name in p50} | {
+        "optimum-ort-int8": WORSE, "nncf-ov-int8": WORSE}))
+    assert nobody["ours"] is None and not nobody["met"]
+    assert "no edgekit INT8 build is at least as faithful" in same_model._headline_line(nobody)
+
+
+def test_floors_recipe_holds_a_build_to_at_least_the_anchors_fidelity(tmp_path):
+    import same_model
+
+    from edgekit.build.recipes import resolve_recipe
+
+    figures = {"cosine_mean": 0.9916712, "cosine_min": 0.9777914, "neighbour_agreement": 0.837}
+    path = same_model.floors_recipe(figures, tmp_path / "floors.toml")
+    settings = resolve_recipe(target="onnxruntime-int8", recipe_path=path, task="feature-extraction",
+                              overrides=None).section("validate")
+    assert settings.budget.passes({**figures, "samples": 1000})  # the anchor itself passes
+    for worse in ({"cosine_mean": 0.99167}, {"cosine_min": 0.97779}, {"neighbour_agreement": 0.836}):
+        assert not settings.budget.passes({**figures, **worse, "samples": 1000}), worse
