@@ -100,7 +100,7 @@ MINILM_RECIPE_EXTRA = {"openvino-int8": '[quantize]\ncandidates = ["nncf", "nncf
 @pytest.fixture(scope="session")
 def minilm_artefact(minilm_dir, tmp_path_factory):
     """minilm_artefact(target): the real MiniLM checkpoint (feature extraction) built for a target, once per
-    session; INT8 targets with MINILM_TEST_RECIPE."""
+    session; INT8 targets (INT8 weights included) with MINILM_TEST_RECIPE."""
     from edgekit import api
     from edgekit.build.targets import get_target
 
@@ -110,7 +110,7 @@ def minilm_artefact(minilm_dir, tmp_path_factory):
     def get(target: str):
         if target not in built:
             recipe = None
-            if get_target(target).precision == "int8":
+            if get_target(target).precision.startswith("int8"):  # int8 and int8-weights
                 recipe = root / f"test-recipe-{target}.toml"
                 recipe.write_text(MINILM_TEST_RECIPE + MINILM_RECIPE_EXTRA.get(target, ""))
             built[target] = api.export(model=str(minilm_dir), task="feature-extraction", target=target,
