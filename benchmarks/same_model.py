@@ -27,7 +27,7 @@ import anchors as anchor_builds  # noqa: E402
 from common import WORK, machine, write_results  # noqa: E402
 from vs_anchors import minilm_artefact  # noqa: E402
 import fidelity_minilm  # noqa: E402
-from vs_anchors_report import FIDELITY_KEYS, OWN_ANCHOR  # noqa: E402
+from vs_anchors_report import FIDELITY_KEYS, OWN_ANCHOR, _ratio  # noqa: E402
 
 TITLE = "The same model, timed and scored: MiniLM-L6 builds against the MiniLM anchors"
 TARGETS = ("onnxruntime-fp32", "onnxruntime-int8", "openvino-fp32", "openvino-int8")
@@ -109,8 +109,7 @@ def headline(result: dict) -> dict:
 def _headline_line(head: dict) -> str:
     if head["ours"] is None:
         return f"no edgekit INT8 build is at least as faithful as {head['anchor']}: goal not met"
-    r = head["latency_ratio"]
-    return (f"{head['ours']} / {head['anchor']} = {r['median']:.2f}x [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] "
+    return (f"{head['ours']} / {head['anchor']} = {_ratio(head['latency_ratio'])} "
             f"at {HEADLINE_CONFIG}, fidelity at least the anchor's (goal <= {head['goal']:.2f}x): "
             f"{'met' if head['met'] else 'NOT met'}")
 
@@ -145,9 +144,8 @@ def render(result: dict) -> str:
     lines += ["", "| configuration | edgekit | anchor | latency ratio [95% CI] | fidelity at least the anchor's |",
               "|---|---|---|--:|---|"]
     for row in result["comparisons"]:
-        r = row["latency_ratio"]
-        lines.append(f"| {row['config']} | {row['ours']} | {row['anchor']} | {r['median']:.2f}x "
-                     f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] | {'yes' if row['fidelity_at_least_anchor'] else 'no'} |")
+        lines.append(f"| {row['config']} | {row['ours']} | {row['anchor']} | {_ratio(row['latency_ratio'])} | "
+                     f"{'yes' if row['fidelity_at_least_anchor'] else 'no'} |")
     lines += ["", "Anchors as built:"] + [f"- **{a['name']}**: {'; '.join(a['notes']) or 'as documented'}"
                                          for a in result["anchors"]] + [""]
     return "\n".join(lines)
