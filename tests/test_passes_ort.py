@@ -438,13 +438,58 @@ def test_gated_search_picks_fastest_passing(tmp_path):
     times = {"int8-float1": 30.0, "int8-float2": 20.0, "int8-float3": 25.0, "int8-float4": 40.0}
     result = gated_search(candidates, evaluate=fake_evaluate, passes=lambda f: f["cos"] >= 0.997,
                           score=lambda f: f["cos"], work_dir=tmp_path,
-                          latency=lambda paths: [times[p.stem] for p in paths])
-    assert result.passed and result.chosen.label == "int8-float2"
+                          latency=lambda paths: [noisy(times[p.stem]) for p in paths])
+    assert result.passed and result.chosen.label == "int8-float2" and result.choice == "the fastest"
+    assert result.chosen.latency_ms == pytest.approx(20.0, rel=0.02)
     assert result.chosen.excluded == ("a", "c")
     assert [o.label for o in result.outcomes if o.passed] == ["int8-float1", "int8-float2", "int8-float3",
                                                                "int8-float4"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["int8-float2.onnx"]  # losers deleted
     assert sum(row["chosen"] for row in result.summary()) == 1
+
+
+def noisy(ms: float, rounds: int = 15, spread: float = 0.03) -> list[float]:
+    """Per-round samples around ms, the same noise pattern for every model (as paired rounds give)."""
+    return [ms * (1 + spread * ((7 * i) % 5 - 2) / 2) for i in range(rounds)]
+
+
+@pytest.mark.parametrize("earlier_ms, spread, chosen, why", [
+    (20.6, 0.04, "int8-float1", "tied"),  # 3% slower, and rounds where it was faster: a tie
+    (21.6, 0.10, "int8-float2", "fastest"),  # 8% slower: beyond TIE_WITHIN however noisy
+    (20.6, 0.01, "int8-float2", "fastest"),  # 3% slower in every round: outside the noise
+])
+def test_gated_search_breaks_ties_toward_the_earlier_candidate(tmp_path, earlier_ms, spread, chosen, why):
+    from edgekit.build.search import exclusion_candidates, gated_search
+
+    candidates = exclusion_candidates(ranking=["a", "c", "b", "d"], build=fake_build, sizes=(1, 2))
+    jitter = [1 - spread, 1.0, 1 + spread] * 5  # the earlier candidate's rounds against the later one's steady 20 ms
+    latency = lambda paths: [[earlier_ms * j for j in jitter] if p.stem == "int8-float1" else [20.0] * 15
+                             for p in paths]  # noqa: E731
+    result = gated_search(candidates, evaluate=fake_evaluate, passes=lambda f: f["cos"] >= 0.997,
+                          score=lambda f: f["cos"], work_dir=tmp_path, latency=latency)
+    assert result.chosen.label == chosen and why in result.choice
+    earlier = result.outcomes[0]
+    assert earlier.vs_fastest["median"] == pytest.approx(earlier_ms / 20.0, rel=1e-3)
+    assert result.summary()[0]["vs_fastest"] == earlier.vs_fastest
+
+
+def test_gated_search_without_latency_takes_the_first_passing(tmp_path):
+    from edgekit.build.search import exclusion_candidates, gated_search
+
+    candidates = exclusion_candidates(ranking=["a", "c", "b", "d"], build=fake_build, sizes=(0, 1, 2, 3))
+    result = gated_search(candidates, evaluate=fake_evaluate, passes=lambda f: f["cos"] >= 0.997,
+                          score=lambda f: f["cos"], work_dir=tmp_path, latency=None)
+    assert result.chosen.label == "int8-float1" and result.choice == "the first passing candidate"
+    assert all(o.latency_ms is None for o in result.outcomes)
+
+
+def test_gated_search_rejects_unpaired_samples(tmp_path):
+    from edgekit.build.search import exclusion_candidates, gated_search
+
+    candidates = exclusion_candidates(ranking=["a", "c", "b", "d"], build=fake_build, sizes=(1, 2))
+    with pytest.raises(InputError, match="paired samples"):
+        gated_search(candidates, evaluate=fake_evaluate, passes=lambda f: True, score=lambda f: 0.0,
+                     latency=lambda paths: [[1.0, 2.0], [1.0]], work_dir=tmp_path)
 
 
 def test_gated_search_keeps_best_when_none_passes(tmp_path):
@@ -454,7 +499,7 @@ def test_gated_search_keeps_best_when_none_passes(tmp_path):
     timed = []
     result = gated_search(candidates, evaluate=fake_evaluate, passes=lambda f: f["cos"] >= 0.9999,
                           score=lambda f: f["cos"], work_dir=tmp_path, keep_all=True,
-                          latency=lambda paths: timed.extend(paths) or [12.5] * len(paths))
+                          latency=lambda paths: timed.extend(paths) or [[12.5]] * len(paths))
     assert not result.passed and result.chosen.label == "int8-float2"
     assert result.chosen.figures["cos"] == pytest.approx(1 - DAMAGE["b"] - DAMAGE["d"])
     assert result.chosen.latency_ms is None and timed == []  # the only one kept: nothing to choose by time
@@ -467,7 +512,7 @@ def test_gated_search_rejects_duplicate_labels(tmp_path):
     same = [Candidate("x", lambda dst: fake_build((), dst)), Candidate("x", lambda dst: fake_build((), dst))]
     with pytest.raises(InputError):
         gated_search(same, evaluate=fake_evaluate, passes=lambda f: True, score=lambda f: 0.0,
-                     latency=lambda paths: [1.0] * len(paths), work_dir=tmp_path)
+                     latency=lambda paths: [[1.0]] * len(paths), work_dir=tmp_path)
 
 
 @pytest.mark.parametrize("float_ms, int8_ms, warned", [(20.0, 10.0, False), (20.0, 25.0, True), (20.0, 19.0, True)])
@@ -477,11 +522,12 @@ def test_speed_vs_float_warns_when_int8_gains_too_little(tmp_path, float_ms, int
     from edgekit.build.search import Outcome, speed_vs_float
 
     warnings: list[str] = []
-    state = SimpleNamespace(latencies_ms=lambda paths: [float_ms, int8_ms],
-                            progress=SimpleNamespace(warn=warnings.append))
+    state = SimpleNamespace(timing_samples=lambda paths: [noisy(float_ms), noisy(int8_ms)],
+                            timing_measure=lambda: "ms per sequence", progress=SimpleNamespace(warn=warnings.append))
     chosen = Outcome("dynamic-pc-float2", tmp_path / "q.onnx", ("a", "b"), {}, True, 0.0)
     entry = speed_vs_float(state, tmp_path / "f.onnx", chosen)
     assert entry["speedup"] == round(float_ms / int8_ms, 3)
     assert ("warning" in entry) is warned and len(warnings) == int(warned)
     if warned:
-        assert "dynamic-pc-float2, 2 ops kept float" in warnings[0] and f"{int8_ms:.1f} ms against 20.0 ms" in warnings[0]
+        assert "dynamic-pc-float2, 2 ops kept float" in warnings[0]
+        assert f"{int8_ms:.3g} ms per sequence against 20 ms" in warnings[0]

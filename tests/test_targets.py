@@ -179,7 +179,14 @@ def test_search_keeps_sensitive_ops_float_when_first_try_fails(tiny_checkpoints,
     assert len(measured) == 8 and sum(op.startswith("Attention") for op in measured) == 2
     passing = [c for c in q["candidates"] if c["passed"]]
     chosen = next(c for c in q["candidates"] if c["label"] == q["chosen"])
-    assert chosen["latency_ms"] == min(c["latency_ms"] for c in passing), "the fastest passing build wins"
+    if len(passing) == 1:
+        assert q["choice"] == "the only candidate left" and chosen["latency_ms"] is None
+    elif q["choice"] == "the fastest":
+        assert chosen["latency_ms"] == min(c["latency_ms"] for c in passing)
+    else:  # a tie with the fastest goes to the earlier candidate
+        assert q["choice"].startswith("tied with the fastest") and chosen["vs_fastest"]["ci95"][0] <= 1.0
+        assert passing.index(chosen) < min(range(len(passing)), key=lambda i: passing[i]["latency_ms"])
+    assert "batch 8" in q["timing"] and q["timing"].startswith("ms per sequence")
     graph_nodes = {node.name: node.op_type for node in onnx.load(str(result.model_path)).graph.node}
     assert all(graph_nodes[name] in ("MatMul", "Attention") for name in q["kept_float"]), "kept ops stayed float"
 

@@ -1,7 +1,8 @@
 """The accuracy-gated quantisation search, shared by the ONNX Runtime and OpenVINO INT8 passes.
 
-Every method the recipe names is built and validated; the fastest one inside --max-drop wins (or, with
-choose = "first", the first passing one in recipe order, where timing on the building machine means nothing).
+Every method the recipe names is built and validated; the fastest one inside --max-drop wins, a near tie going
+to the earlier in recipe order (or, with choose = "first", the first passing one in recipe order, where timing
+on the building machine means nothing).
 If none passes and the recipe allows a search, each weight op is quantised alone to rank its damage, and the
 most sensitive ops are kept in float in growing numbers; again the fastest passing build wins. If nothing
 passes, the best candidate's model and record are saved beside the output and the build fails.
@@ -16,6 +17,7 @@ Recipe section [quantize] (QuantizeSettings).
 from __future__ import annotations
 
 import shutil
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,10 @@ CHOICE_RULES = ("fastest", "first")
 SEARCH_SIZES = (1, 2, 3, 4, 6, 8, 12, 16)  # how many of the most sensitive ops a search keeps in float
 # Below this speed-up over its float source an INT8 build is not worth its accuracy loss: the build warns.
 MIN_SPEEDUP_VS_FLOAT = 1.1
+# A candidate timed up to this much slower than the fastest, with a paired-ratio CI reaching 1.0, is tied with it;
+# a tie goes to the earlier candidate in the recipe's order (full INT8 before weights alone, fewer ops kept float
+# before more), so noise on the build machine does not decide between near-equal builds.
+TIE_WITHIN = 0.05
 
 Figures = Mapping[str, Any]
 
@@ -111,7 +117,8 @@ class Outcome:
     figures: dict[str, Any]
     passed: bool
     score: float
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # median of the timing samples
+    vs_fastest: dict | None = None  # paired ratio to the fastest timed candidate: median, ci95
 
 
 @dataclass
@@ -119,9 +126,11 @@ class SearchResult:
     chosen: Outcome
     passed: bool  # False: nothing met the budget; `chosen` is then the best-scoring candidate
     outcomes: list[Outcome] = field(default_factory=list)
+    choice: str = "the only candidate left"  # why `chosen` won
 
     def summary(self) -> list[dict[str, Any]]:
         return [{"label": o.label, "passed": o.passed, "score": o.score, "latency_ms": o.latency_ms,
+                 "vs_fastest": o.vs_fastest,
                  "excluded": list(o.excluded), "figures": dict(o.figures), "chosen": o is self.chosen}
                 for o in self.outcomes]
 
@@ -160,12 +169,16 @@ def exclusion_candidates(*, ranking: Sequence[str], build: Callable[[Sequence[st
 
 def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], Figures],
                  passes: Callable[[Figures], bool], score: Callable[[Figures], float],
-                 latency: Callable[[Sequence[Path]], Sequence[float]], work_dir: Path,
+                 latency: Callable[[Sequence[Path]], Sequence[Sequence[float]]] | None, work_dir: Path,
                  keep_all: bool = False) -> SearchResult:
-    """Build and evaluate every candidate; time the passing ones (when more than one); choose the fastest.
+    """Build and evaluate every candidate; time the passing ones (when more than one); choose the fastest,
+    or on a tie (TIE_WITHIN) the earliest in candidate order.
 
-    `latency` gets all passing models at once and returns milliseconds in the same order, so it can
-    interleave their runs (fairer than timing one after another on a noisy machine).
+    `latency` gets all passing models at once and returns, in the same order, each one's per-round timings,
+    paired: sample i of every model comes from the same interleaved round (fairer than timing one after
+    another on a noisy machine, and what makes a paired ratio between two candidates meaningful).
+    latency=None: nothing is timed and the first passing candidate wins (where the building machine's timing
+    means nothing, e.g. a build for another ISA).
     If none passes, the best-scoring candidate is chosen so its figures can be reported.
     Unchosen model files are deleted unless keep_all.
     """
@@ -184,18 +197,34 @@ def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], 
                                 float(score(figures))))
     passing = [o for o in outcomes if o.passed]
     timed = passing or [max(outcomes, key=lambda o: o.score)]
-    if len(timed) > 1:  # a sole candidate is chosen untimed: timing it decides nothing (and can cost a compile)
-        times = list(latency([o.path for o in timed]))
-        if len(times) != len(timed):
-            raise InputError(f"latency returned {len(times)} timings for {len(timed)} models")
-        for o, ms in zip(timed, times):
-            o.latency_ms = float(ms)
-    chosen = min(timed, key=lambda o: o.latency_ms or 0.0)
+    chosen, choice = timed[0], "the only candidate left" if len(timed) == 1 else "the first passing candidate"
+    if len(timed) > 1 and latency is not None:  # one candidate is chosen untimed: timing decides nothing
+        samples = [list(s) for s in latency([o.path for o in timed])]
+        if len(samples) != len(timed) or len({len(s) for s in samples}) != 1 or not samples[0]:
+            raise InputError(f"latency must return equally many paired samples for each of {len(timed)} models")
+        chosen, choice = _fastest_or_earliest_tie(timed, samples)
     if not keep_all:
         for o in outcomes:
             if o is not chosen:
                 _remove(o.path)
-    return SearchResult(chosen=chosen, passed=bool(passing), outcomes=outcomes)
+    return SearchResult(chosen=chosen, passed=bool(passing), outcomes=outcomes, choice=choice)
+
+
+def _fastest_or_earliest_tie(timed: list[Outcome], samples: list[list[float]]) -> tuple[Outcome, str]:
+    from edgekit.measure.stats import paired_ratio
+
+    medians = [statistics.median(s) for s in samples]
+    best = min(range(len(timed)), key=medians.__getitem__)
+    for o, s, ms in zip(timed, samples, medians):
+        o.latency_ms = float(ms)
+        ratio = paired_ratio(s, samples[best])
+        o.vs_fastest = {"median": round(ratio["median"], 4), "ci95": [round(x, 4) for x in ratio["ci95"]]}
+    fastest = timed[best]
+    for o in timed[:best]:  # candidate order: the first one tied with the fastest wins
+        if o.vs_fastest["median"] <= 1 + TIE_WITHIN and o.vs_fastest["ci95"][0] <= 1.0:
+            return o, (f"tied with the fastest, {fastest.label} ({o.vs_fastest['median']:.3f}x its time, 95% CI "
+                       f"reaching 1.0, within {TIE_WITHIN:.0%}), and earlier in the candidates' order")
+    return fastest, "the fastest"
 
 
 def _safe(label: str) -> str:
@@ -230,12 +259,11 @@ def run_search(state: BuildState, settings: QuantizeSettings, methods: Mapping[s
         return build
 
     candidates = [Candidate(label=m, build=builder(methods[m], ()), suffix=suffix) for m in settings.candidates]
+    latency = state.timing_samples if settings.choose == "fastest" else None
     with state.progress.bar(f"building and validating {len(candidates)} INT8 candidate(s)", len(candidates)) as tick:
         result = gated_search(candidates, evaluate=_ticking(state.evaluate, tick), passes=budget.passes,
-                              score=budget.score, latency=state.latencies_ms, work_dir=state.scratch / "candidates",
+                              score=budget.score, latency=latency, work_dir=state.scratch / "candidates",
                               keep_all=True)
-    if result.passed and settings.choose == "first":
-        result.chosen = next(o for o in result.outcomes if o.passed)
     log = result.summary()
     if not result.passed and settings.search and settings.max_float_ops > 0:
         best = methods[max(result.outcomes, key=lambda o: o.score).label]
@@ -249,7 +277,7 @@ def run_search(state: BuildState, settings: QuantizeSettings, methods: Mapping[s
                                       build=lambda keep, dst: builder(best, keep)(dst), suffix=suffix)
         with state.progress.bar(f"searching float-kept ops ({len(search)} builds)", len(search)) as tick:
             result = gated_search(search, evaluate=_ticking(state.evaluate, tick), passes=budget.passes,
-                                  score=budget.score, latency=state.latencies_ms, work_dir=state.scratch / "search",
+                                  score=budget.score, latency=latency, work_dir=state.scratch / "search",
                                   keep_all=True)
         log += result.summary()
         state.record.setdefault("quantization_sensitivity", [{"op": n, "score": s} for n, s in ranking])
@@ -258,10 +286,14 @@ def run_search(state: BuildState, settings: QuantizeSettings, methods: Mapping[s
         "chosen": chosen.label, "passed": result.passed, "kept_float": list(chosen.excluded),
         "max_drop": budget.max_drop_for(chosen.figures), "drop_measure": drop_name(chosen.figures),
         "drop": fidelity_drop(chosen.figures),
-        "details": infos.get(chosen.path.name, {}), "candidates": log,
-        "rule": f"{settings.choose} candidate inside the budget; if none, the best-scoring one is saved and the "
+        "details": infos.get(chosen.path.name, {}), "candidates": log, "choice": result.choice,
+        "rule": ("fastest candidate inside the budget (a tie, within "
+                 f"{TIE_WITHIN:.0%} and the noise, goes to the earlier one)" if latency else
+                 "first candidate inside the budget, in order") + "; if none, the best-scoring one is saved and the "
                 "build fails",
     }
+    if latency is not None:
+        state.record["quantization"]["timing"] = state.timing_measure()
     if not result.passed:
         from edgekit.build.builder import save_rejected
 
@@ -280,13 +312,13 @@ def speed_vs_float(state: BuildState, float_model: Path, chosen: Outcome) -> dic
     INT8 is not always faster: on a CPU without VNNI the integer kernels gain little, and a build that keeps
     many ops float to meet the floors pays for quantising activations without the integer speed (MiniLM on a
     Zen 3 core: 12 of 24 ops kept float, 1.02x its float source). The user should hear it, not find it."""
-    float_ms, int8_ms = state.latencies_ms([float_model, chosen.path])
-    entry = {"float_ms": round(float_ms, 3), "int8_ms": round(int8_ms, 3), "speedup": round(float_ms / int8_ms, 3),
-             "measure": "median batch-1 latency on the longest held-out text, interleaved (build machine)"}
+    float_ms, int8_ms = (statistics.median(s) for s in state.timing_samples([float_model, chosen.path]))
+    entry = {"float_ms": float(f"{float_ms:.5g}"), "int8_ms": float(f"{int8_ms:.5g}"),
+             "speedup": round(float_ms / int8_ms, 3), "measure": state.timing_measure()}
     if entry["speedup"] < MIN_SPEEDUP_VS_FLOAT:
         entry["warning"] = (f"the INT8 build ({chosen.label}, {len(chosen.excluded)} ops kept float) ran "
-                            f"{int8_ms:.1f} ms against {float_ms:.1f} ms for the float graph it was made from "
-                            f"({float_ms / int8_ms:.2f}x, under {MIN_SPEEDUP_VS_FLOAT:.2f}x): on this CPU a float "
+                            f"{int8_ms:.3g} ms per sequence against {float_ms:.3g} ms for the float graph it came "
+                            f"from ({float_ms / int8_ms:.2f}x, under {MIN_SPEEDUP_VS_FLOAT:.2f}x): on this CPU a float "
                             "target may serve better (or lower the floors, or build on a CPU with VNNI)")
         state.progress.warn(entry["warning"])
     return entry

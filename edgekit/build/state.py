@@ -18,10 +18,11 @@ from edgekit.build.search import QuantizeSettings
 from edgekit.build.sources import ModelSource
 from edgekit.build.targets import Target
 from edgekit.build.tasks import Task
-from edgekit.build.timing import Timing, median_ms
+from edgekit.build.timing import Timing, interleave
 
 # Enough to rank candidates, not a benchmark: a few warm-up calls, then interleaved rounds.
 CANDIDATE_TIMING = Timing(warmup=3, runs=15, settle_ms=0, spinning=False)
+CANDIDATE_BATCH = 8  # the compute-bound shape candidates are also timed at
 
 
 @dataclass
@@ -117,13 +118,31 @@ class BuildState:
                                               [b["attention_mask"] for b in self.validation_batches])
         return copy.deepcopy(self.cache[key])
 
-    def latencies_ms(self, model_paths: list[Path]) -> list[float]:
-        """Median batch-1 latency of each model on the longest held-out text, timed interleaved round by
-        round so machine noise hits all alike: enough to rank candidates, not a benchmark."""
+    @cached_property
+    def _timing_feeds(self) -> list[dict[str, np.ndarray]]:
+        """The longest held-out text alone (an app's call), and the CANDIDATE_BATCH longest padded together
+        (compute-bound: where integer kernels pay most)."""
+        longest_first = sorted(self.validation_texts(), key=len, reverse=True)
+        return [self.tokenize(longest_first[:size], batch_size=size)[0] for size in (1, CANDIDATE_BATCH)]
+
+    def timing_measure(self, *, compute_bound: bool = True) -> str:
+        feeds = self._timing_feeds if compute_bound else self._timing_feeds[:1]
+        shapes = " and ".join("batch {} x {} tokens".format(*feed["input_ids"].shape) for feed in feeds)
+        return (f"ms per sequence, geometric mean over {shapes} (the longest held-out texts), median of "
+                f"{CANDIDATE_TIMING.runs} interleaved rounds on the build machine")
+
+    def timing_samples(self, model_paths: list[Path], *, compute_bound: bool = True) -> list[list[float]]:
+        """Per-round cost of each model, paired across models (round i of each was timed in the same round):
+        milliseconds per sequence, the geometric mean over the shapes of _timing_feeds. One shape alone misleads:
+        on a Zen 3 core, NNCF's INT8 weights alone timed 4% faster than full INT8 at batch 1, then ran 1.12x
+        NNCF defaults' latency at batch 8 x 256 tokens. compute_bound=False: batch 1 only, for choices whose cost
+        is the same per token at any batch (the embedding table's precision)."""
         from edgekit.runtime.sessions import open_runner
 
-        longest = max(self.validation_texts(), key=len)
-        feeds = self.tokenize([longest], batch_size=1)[0]
+        feeds = self._timing_feeds if compute_bound else self._timing_feeds[:1]
         runners = {str(i): open_runner(p, precision=self.target.inference_precision) for i, p in enumerate(model_paths)}
-        medians = median_ms(runners, feeds, CANDIDATE_TIMING)
-        return [medians[str(i)] for i in range(len(model_paths))]
+        logs = np.zeros((len(model_paths), CANDIDATE_TIMING.runs))
+        for feed in feeds:
+            samples = interleave(runners, {name: feed for name in runners}, CANDIDATE_TIMING)
+            logs += np.log(np.array([samples[str(i)] for i in range(len(model_paths))]) / len(feed["input_ids"]))
+        return np.exp(logs / len(feeds)).tolist()

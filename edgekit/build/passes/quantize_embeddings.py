@@ -174,14 +174,15 @@ def run(state: BuildState, settings: EmbeddingSettings) -> None:
     candidates = [Candidate(label=p, build=builder(p)) for p in settings.precisions if p not in skipped]
     with state.progress.bar(f"building and validating {len(candidates)} embedding precisions", len(candidates)) as tick:
         result = gated_search(candidates, evaluate=lambda path: _ticked(state.evaluate(path), tick),
-                              passes=budget.passes, score=budget.score, latency=state.latencies_ms,
-                              work_dir=state.scratch / "embeddings", keep_all=True)
+                              passes=budget.passes, score=budget.score, work_dir=state.scratch / "embeddings",
+                              latency=lambda paths: state.timing_samples(paths, compute_bound=False),
+                              keep_all=True)
     passing = [o for o in result.outcomes if o.passed]
     if not passing:
         raise PassError("no embedding precision met the accuracy budget, float included: "
                         + "; ".join(budget.failures(result.chosen.figures)))
-    fastest = min(o.latency_ms for o in passing)
-    near = [o for o in passing if o.latency_ms <= fastest * (1 + settings.within)]
+    fastest = min(o.latency_ms or 0.0 for o in passing)  # one passing precision is not timed
+    near = [o for o in passing if (o.latency_ms or 0.0) <= fastest * (1 + settings.within)]
     chosen = min(near, key=lambda o: infos[o.label]["file_bytes"])
     reference = next((o for o in result.outcomes if o.label == "float"), None)
     state.record["embeddings"] = {
@@ -190,6 +191,7 @@ def run(state: BuildState, settings: EmbeddingSettings) -> None:
         "bytes_saved": infos[chosen.label]["float_bytes"] - infos[chosen.label]["bytes"],
         "fidelity_change": None if reference is None else fidelity_drop(chosen.figures) - fidelity_drop(reference.figures),
         "rule": f"the smallest passing precision within {settings.within:.0%} of the fastest passing one",
+        "timing": state.timing_measure(compute_bound=False),
         "not_applicable": skipped,
         "candidates": [{"precision": o.label, "passed": o.passed, "latency_ms": o.latency_ms,
                         "file_bytes": infos[o.label]["file_bytes"], "max_abs_error": infos[o.label]["max_abs_error"],
