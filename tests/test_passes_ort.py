@@ -503,6 +503,7 @@ def test_gated_search_keeps_best_when_none_passes(tmp_path):
     assert not result.passed and result.chosen.label == "int8-float2"
     assert result.chosen.figures["cos"] == pytest.approx(1 - DAMAGE["b"] - DAMAGE["d"])
     assert result.chosen.latency_ms is None and timed == []  # the only one kept: nothing to choose by time
+    assert result.choice == "none passed: the best-scoring candidate"
     assert len(list(tmp_path.iterdir())) == 3  # keep_all
 
 

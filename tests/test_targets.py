@@ -180,7 +180,7 @@ def test_search_keeps_sensitive_ops_float_when_first_try_fails(tiny_checkpoints,
     passing = [c for c in q["candidates"] if c["passed"]]
     chosen = next(c for c in q["candidates"] if c["label"] == q["chosen"])
     if len(passing) == 1:
-        assert q["choice"] == "the only candidate left" and chosen["latency_ms"] is None
+        assert q["choice"] == "the only passing candidate" and chosen["latency_ms"] is None
     elif q["choice"] == "the fastest":
         assert chosen["latency_ms"] == min(c["latency_ms"] for c in passing)
     else:  # a tie with the fastest goes to the earlier candidate

@@ -129,7 +129,7 @@ class SearchResult:
     chosen: Outcome
     passed: bool  # False: nothing met the budget; `chosen` is then the best-scoring candidate
     outcomes: list[Outcome] = field(default_factory=list)
-    choice: str = "the only candidate left"  # why `chosen` won
+    choice: str = ""  # why `chosen` won
 
     def summary(self) -> list[dict[str, Any]]:
         return [{"label": o.label, "passed": o.passed, "score": o.score, "latency_ms": o.latency_ms,
@@ -200,7 +200,8 @@ def gated_search(candidates: Sequence[Candidate], *, evaluate: Callable[[Path], 
                                 float(score(figures))))
     passing = [o for o in outcomes if o.passed]
     timed = passing or [max(outcomes, key=lambda o: o.score)]
-    chosen, choice = timed[0], "the only candidate left" if len(timed) == 1 else "the first passing candidate"
+    chosen, choice = timed[0], ("none passed: the best-scoring candidate" if not passing else
+                                "the only passing candidate" if len(timed) == 1 else "the first passing candidate")
     if len(timed) > 1 and latency is not None:  # one candidate is chosen untimed: timing decides nothing
         samples = [list(s) for s in latency([o.path for o in timed])]
         if len(samples) != len(timed) or len({len(s) for s in samples}) != 1 or not samples[0]:
