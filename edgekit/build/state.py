@@ -125,9 +125,12 @@ class BuildState:
         longest_first = sorted(self.validation_texts(), key=len, reverse=True)
         return [self.tokenize(longest_first[:size], batch_size=size)[0] for size in (1, CANDIDATE_BATCH)]
 
+    def _shapes_timed(self, compute_bound: bool) -> list[dict[str, np.ndarray]]:
+        return self._timing_feeds if compute_bound else self._timing_feeds[:1]
+
     def timing_measure(self, *, compute_bound: bool = True) -> str:
-        feeds = self._timing_feeds if compute_bound else self._timing_feeds[:1]
-        shapes = " and ".join("batch {} x {} tokens".format(*feed["input_ids"].shape) for feed in feeds)
+        shapes = " and ".join("batch {} x {} tokens".format(*feed["input_ids"].shape)
+                              for feed in self._shapes_timed(compute_bound))
         return (f"ms per sequence, geometric mean over {shapes} (the longest held-out texts), median of "
                 f"{CANDIDATE_TIMING.runs} interleaved rounds on the build machine")
 
@@ -139,7 +142,7 @@ class BuildState:
         is the same per token at any batch (the embedding table's precision)."""
         from edgekit.runtime.sessions import open_runner
 
-        feeds = self._timing_feeds if compute_bound else self._timing_feeds[:1]
+        feeds = self._shapes_timed(compute_bound)
         runners = {str(i): open_runner(p, precision=self.target.inference_precision) for i, p in enumerate(model_paths)}
         logs = np.zeros((len(model_paths), CANDIDATE_TIMING.runs))
         for feed in feeds:
