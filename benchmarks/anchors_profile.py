@@ -1,6 +1,8 @@
 """Where the time goes, for edgekit's INT8 artefacts and the anchor on the same runtime, on one input: ONNX
 Runtime's profiler by op type, OpenVINO's per-layer counters by layer type and kernel. Shares of the profiled
-total are what to compare (profiling adds a little to every node)."""
+total are what to compare (profiling adds a little to every node). For ONNX Runtime also the integer MatMul
+work each model does and the rate its kernels reach: a latency ratio between two models on the same kernels is
+about the ratio of their work, plus what their other ops cost."""
 
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ def _shares(per_run: list[dict[str, float]]) -> dict:
 
 
 def ort_profile(model: Path, feeds: dict[str, np.ndarray], *, threads: int, runs: int = 30) -> dict:
-    from edgekit.measure.op_profile import by_op_type, profile_nodes
+    from edgekit.measure.op_profile import by_op_type, int8_matmul_work, profile_nodes
 
     nodes = profile_nodes(model, feeds, threads=threads, runs=runs, warmup=5)
     totals = by_op_type(nodes)
-    return {"tool": "onnxruntime profiler (kernel time by op type)", **_shares([totals])}
+    return {"tool": "onnxruntime profiler (kernel time by op type)", **_shares([totals]),
+            "int8_matmuls": int8_matmul_work(nodes)}
 
 
 def openvino_profile(model: Path, feeds: dict[str, np.ndarray], *, threads: int, precision: str | None,

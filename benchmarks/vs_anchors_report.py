@@ -166,6 +166,7 @@ def render(result: dict) -> str:
         p = prof[name]
         lines.append(f"- **{name}** ({p['tool']}, {p['total_ms']:.1f} ms profiled): " + "; ".join(
             f"{t['op']} {t['share']:.0%}" for t in p["top"]))
+    lines += work_table(prof, result["peaks"]["int8_gops"])
     lines += ["", "## The anchors, as built in this run", ""]
     for name, v in result["variants"].items():
         if v["kind"] == "anchor":
@@ -174,6 +175,29 @@ def render(result: dict) -> str:
         if f.get("note"):
             lines.append(f"- fidelity of {name}: {f['note']}")
     return "\n".join(lines) + "\n"
+
+
+def work_table(prof: dict, peak_gops: float) -> list[str]:
+    """The integer MatMul work of the ONNX Runtime pair and their kernels' rate; empty for results that
+    predate it."""
+    pair = [(name, prof[name]["int8_matmuls"]) for name in ("onnxruntime-int8", "optimum-ort-int8")
+            if "int8_matmuls" in prof.get(name, {})]
+    if len(pair) < 2:
+        return []
+    lines = ["", "Integer MatMul work in the same profiles (2 x M x K x N per node; QAttention's time includes the "
+             "FP32 attention around its INT8 projection):", "",
+             "| variant | integer MatMul nodes | GOP | their ms | GOP/s | of the probe | other ops ms |",
+             "|---|--:|--:|--:|--:|--:|--:|"]
+    for name, w in pair:
+        lines.append(f"| {name} | {w['nodes']} | {w['gop']:.2f} | {w['ms']:.1f} | {w['gops_per_s']:.0f} | "
+                     f"{w['gops_per_s'] / peak_gops:.0%} | {w['other_ms']:.1f} |")
+    (ours_name, ours), (anchor_name, anchor) = pair
+    lines += ["", f"{ours_name} does {ours['gop'] / anchor['gop']:.2f}x {anchor_name}'s integer work at "
+              f"{ours['gops_per_s'] / anchor['gops_per_s']:.2f}x its rate, and its other ops take "
+              f"{ours['other_ms']:.1f} ms against {anchor['other_ms']:.1f}: profiled totals "
+              f"{ours['ms'] + ours['other_ms']:.1f} and {anchor['ms'] + anchor['other_ms']:.1f} ms "
+              f"({(ours['ms'] + ours['other_ms']) / (anchor['ms'] + anchor['other_ms']):.2f}x)."]
+    return lines
 
 
 def _num(value, digits: int) -> str:

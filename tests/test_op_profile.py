@@ -10,7 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgekit.measure.op_profile import by_op_type, hot_int8_matmul, int8_matmul_shape, profile_nodes
+from edgekit.measure.op_profile import (by_op_type, hot_int8_matmul, int8_matmul_shape, int8_matmul_work,
+                                         profile_nodes)
 from edgekit.errors import InputError
 from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8
 
@@ -48,6 +49,9 @@ def test_profile_finds_the_integer_matmul_and_its_shape(int8_model):
     totals = by_op_type(nodes)
     assert list(totals.values()) == sorted(totals.values(), reverse=True)
     assert sum(totals.values()) == pytest.approx(sum(n["ms"] for n in nodes))
+    work = int8_matmul_work(nodes)
+    assert work["gop"] == pytest.approx(2 * M * K * N / 1e9) and work["nodes"] == 1
+    assert work["ms"] + work["other_ms"] == pytest.approx(sum(n["ms"] for n in nodes))
 
 
 def test_shapes_of_qattention_and_other_nodes():
@@ -68,3 +72,17 @@ def test_hot_matmul_time_is_measured_and_counts_are_checked(int8_model):
         hot_int8_matmul((M, K, N), threads=1, calls=1)
     with pytest.raises(InputError, match="runs must be positive"):
         profile_nodes(int8_model, {}, threads=1, runs=0)
+
+
+def test_int8_matmul_work_counts_operations_time_and_the_rest():
+    def node(op, rows, k, n, ms):
+        return {"op_type": op, "input_shapes": [("float", [1, rows, k])], "output_shapes": [("float", [1, rows, n])],
+                "ms": ms}
+    nodes = [node("DynamicQuantizeMatMul", 128, 768, 3072, 2.0), node("QAttention", 128, 768, 768, 1.0),
+             node("Gelu", 128, 3072, 3072, 0.5), node("LayerNormalization", 128, 768, 768, 0.25)]
+    work = int8_matmul_work(nodes)
+    # QAttention counts its fused Q, K and V projection: N = 3 x 768
+    assert work["gop"] == pytest.approx(2 * (128 * 768 * 3072 + 128 * 768 * 2304) / 1e9)
+    assert work["ms"] == pytest.approx(3.0) and work["other_ms"] == pytest.approx(0.75) and work["nodes"] == 2
+    assert work["gops_per_s"] == pytest.approx(work["gop"] / 3.0 * 1e3)
+    assert int8_matmul_work(nodes[2:])["gops_per_s"] == 0.0

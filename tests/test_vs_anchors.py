@@ -76,6 +76,18 @@ def _feeds(checkpoint: Path, texts: list[str]) -> list[dict]:
     return out
 
 
+def test_work_table_compares_the_integer_work_and_rate_of_the_ort_pair():
+    def work(gop, ms, other):
+        return {"int8_matmuls": {"gop": gop, "ms": ms, "gops_per_s": gop / ms * 1e3, "nodes": 30, "other_ms": other}}
+    prof = {"onnxruntime-int8": work(8.0, 40.0, 5.0), "optimum-ort-int8": work(10.0, 50.0, 10.0)}
+    text = "\n".join(report.work_table(prof, peak_gops=250.0))
+    assert "| onnxruntime-int8 | 30 | 8.00 | 40.0 | 200 | 80% | 5.0 |" in text
+    assert "0.80x optimum-ort-int8's integer work at 1.00x its rate" in text
+    assert "profiled totals 45.0 and 60.0 ms (0.75x)" in text
+    del prof["optimum-ort-int8"]["int8_matmuls"]  # a result from before the table existed
+    assert report.work_table(prof, peak_gops=250.0) == []
+
+
 def test_optimum_and_nncf_anchors_quantise_and_agree_with_pytorch(tiny_classifier, tmp_path):
     tiny_checkpoint = tiny_classifier
     import onnx

@@ -92,6 +92,18 @@ def by_op_type(nodes: list[dict]) -> dict[str, float]:
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
+def int8_matmul_work(nodes: list[dict]) -> dict:
+    """How much integer MatMul work a profiled run did and how fast: giga-operations (2 x M x K x N per node,
+    shapes from int8_matmul_shape), their milliseconds, the rate, and the milliseconds of every other node.
+    QAttention's milliseconds include the FP32 attention around its INT8 projection, so its rate is a floor."""
+    shaped = [(node, int8_matmul_shape(node)) for node in nodes]
+    gop = sum(2 * math.prod(shape) for _, shape in shaped if shape) / 1e9
+    matmul_ms = sum(node["ms"] for node, shape in shaped if shape)
+    return {"gop": gop, "ms": matmul_ms, "gops_per_s": gop / matmul_ms * 1e3 if matmul_ms else 0.0,
+            "nodes": sum(1 for _, shape in shaped if shape),
+            "other_ms": sum(node["ms"] for node, shape in shaped if not shape)}
+
+
 def hot_int8_matmul(shape: tuple[int, int, int], *, threads: int, calls: int = 5,
                     seed: int = 0) -> Callable[[], float]:
     """A timer for one dynamically quantised (U8 x S8, per-channel) MatMul of `shape`, the kernel ORT runs in
