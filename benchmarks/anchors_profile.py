@@ -24,13 +24,14 @@ def _shares(per_run: list[dict[str, float]]) -> dict:
                                        for key, ms in ranked[:TOP]]}
 
 
-def ort_profile(model: Path, feeds: dict[str, np.ndarray], *, threads: int, runs: int = 30) -> dict:
-    from edgekit.measure.op_profile import by_op_type, int8_matmul_work, profile_nodes
+def ort_profiles(models: dict[str, Path], feeds: dict[str, np.ndarray], *, threads: int, runs: int = 30) -> dict:
+    """ONNX Runtime models profiled with their calls taking turns, so their profiles share the machine's state."""
+    from edgekit.measure.op_profile import by_op_type, int8_matmul_work, profile_nodes_interleaved
 
-    nodes = profile_nodes(model, feeds, threads=threads, runs=runs, warmup=5)
-    totals = by_op_type(nodes)
-    return {"tool": "onnxruntime profiler (kernel time by op type)", **_shares([totals]),
-            "int8_matmuls": int8_matmul_work(nodes)}
+    profiles = profile_nodes_interleaved(models, feeds, threads=threads, runs=runs, warmup=5)
+    return {name: {"tool": "onnxruntime profiler (kernel time by op type; the two models' calls interleaved, settle pauses)",
+                   **_shares([by_op_type(nodes)]), "int8_matmuls": int8_matmul_work(nodes)}
+            for name, nodes in profiles.items()}
 
 
 def openvino_profile(model: Path, feeds: dict[str, np.ndarray], *, threads: int, precision: str | None,

@@ -24,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import anchors as anchor_builds  # noqa: E402
+import anchors_profile  # noqa: E402
 from common import WORK, machine, write_results  # noqa: E402
 from vs_anchors import minilm_artefact  # noqa: E402
 import fidelity_minilm  # noqa: E402
-from vs_anchors_report import FIDELITY_KEYS, OWN_ANCHOR, _ratio  # noqa: E402
+from vs_anchors_report import FIDELITY_KEYS, OWN_ANCHOR, _ratio, work_table  # noqa: E402
 
 TITLE = "The same model, timed and scored: MiniLM-L6 builds against the MiniLM anchors"
 TARGETS = ("onnxruntime-fp32", "onnxruntime-int8", "openvino-fp32", "openvino-int8")
@@ -35,6 +36,7 @@ REAL_SENTENCES = 16
 TASK = "feature-extraction"
 HEADLINE_GOAL = 0.80  # the issue's: best edgekit INT8 / best INT8 anchor at b1 s128, equal or better fidelity
 HEADLINE_CONFIG = "b1 s128"
+PROFILED_PAIR = ("onnxruntime-int8 @ optimum-ort-int8 fidelity", "optimum-ort-int8")  # same runtime, same fidelity
 
 
 def at_fidelity_name(target: str) -> str:
@@ -146,6 +148,10 @@ def render(result: dict) -> str:
     for row in result["comparisons"]:
         lines.append(f"| {row['config']} | {row['ours']} | {row['anchor']} | {_ratio(row['latency_ratio'])} | "
                      f"{'yes' if row['fidelity_at_least_anchor'] else 'no'} |")
+    profiled = result.get("profiles", {})
+    if profiled:
+        lines += ["", f"## Where the time goes ({profiled['input']})"]
+        lines += work_table(profiled, pair=PROFILED_PAIR)
     lines += ["", "Anchors as built:"] + [f"- **{a['name']}**: {'; '.join(a['notes']) or 'as documented'}"
                                          for a in result["anchors"]] + [""]
     return "\n".join(lines)
@@ -197,8 +203,9 @@ def main() -> None:
     tokenizer = load_tokenizer(first)
     sentences = held_out_texts(REAL_SENTENCES)
     configs = []
+    s128 = fixed_length_feeds(tokenizer, load_corpus(), batch=1, seq_len=128)
     for name, feeds, batched in (
-            ("b1 s128", fixed_length_feeds(tokenizer, load_corpus(), batch=1, seq_len=128), False),
+            ("b1 s128", s128, False),
             (f"b1 real ({REAL_SENTENCES} sentences)",
              padded_batches(first, tokenizer, sentences, batch_size=1, max_length=512), True)):
         calls = runners if not batched else {n: (lambda fs, run=run: [run(f) for f in fs]) for n, run in runners.items()}
@@ -218,6 +225,10 @@ def main() -> None:
               "anchors": [a.describe() for a in anchors], "configs": configs, "fidelity": fidelity}
     result["comparisons"] = compare(result)
     result["headline"] = headline(result)
+    ours, anchor = PROFILED_PAIR
+    result["profiles"] = {"input": "batch 1, sequence 128, 2 threads, ONNX Runtime profiler, calls interleaved",
+                          **anchors_profile.ort_profiles({ours: artefacts[ours].model_path, anchor: optimum.path},
+                                                         s128, threads=2)}
     write_results("same_model", result, render)
 
 

@@ -209,8 +209,8 @@ def profiles(artefacts: dict, anchors: list, tokenizer) -> dict:
     by_name = {a.name: a for a in anchors}
     ort, ov = artefacts["onnxruntime-int8"], artefacts["openvino-int8"]
     return {"input": "batch 1, sequence 128, 2 threads",
-            "onnxruntime-int8": anchors_profile.ort_profile(ort.model_path, feeds, threads=2),
-            "optimum-ort-int8": anchors_profile.ort_profile(by_name["optimum-ort-int8"].path, feeds, threads=2),
+            **anchors_profile.ort_profiles({"onnxruntime-int8": ort.model_path,
+                                            "optimum-ort-int8": by_name["optimum-ort-int8"].path}, feeds, threads=2),
             "openvino-int8": anchors_profile.openvino_profile(ov.model_path, feeds, threads=2,
                                                              precision=ov.inference_precision),
             "nncf-ov-int8": anchors_profile.openvino_profile(by_name["nncf-ov-int8"].path, feeds, threads=2,

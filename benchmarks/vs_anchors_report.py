@@ -177,21 +177,22 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def work_table(prof: dict, peak_gops: float) -> list[str]:
-    """The integer MatMul work of the ONNX Runtime pair and their kernels' rate; empty for results that
-    predate it."""
-    pair = [(name, prof[name]["int8_matmuls"]) for name in ("onnxruntime-int8", "optimum-ort-int8")
-            if "int8_matmuls" in prof.get(name, {})]
-    if len(pair) < 2:
+def work_table(prof: dict, peak_gops: float | None = None,
+               pair: tuple[str, str] = ("onnxruntime-int8", "optimum-ort-int8")) -> list[str]:
+    """The integer MatMul work of an ONNX Runtime pair (edgekit's, then the anchor) and their kernels' rate;
+    empty for results that predate it. peak_gops: the run's probe, if it took one."""
+    found = [(name, prof[name]["int8_matmuls"]) for name in pair if "int8_matmuls" in prof.get(name, {})]
+    if len(found) < 2:
         return []
+    probe = peak_gops is not None
     lines = ["", "Integer MatMul work in the same profiles (2 x M x K x N per node; QAttention's time includes the "
              "FP32 attention around its INT8 projection):", "",
-             "| variant | integer MatMul nodes | GOP | their ms | GOP/s | of the probe | other ops ms |",
-             "|---|--:|--:|--:|--:|--:|--:|"]
-    for name, w in pair:
+             "| variant | integer MatMul nodes | GOP | their ms | GOP/s |" + (" of the probe |" if probe else "")
+             + " other ops ms |", "|---|--:|--:|--:|--:|" + ("--:|" if probe else "") + "--:|"]
+    for name, w in found:
         lines.append(f"| {name} | {w['nodes']} | {w['gop']:.2f} | {w['ms']:.1f} | {w['gops_per_s']:.0f} | "
-                     f"{w['gops_per_s'] / peak_gops:.0%} | {w['other_ms']:.1f} |")
-    (ours_name, ours), (anchor_name, anchor) = pair
+                     + (f"{w['gops_per_s'] / peak_gops:.0%} | " if probe else "") + f"{w['other_ms']:.1f} |")
+    (ours_name, ours), (anchor_name, anchor) = found
     lines += ["", f"{ours_name} does {ours['gop'] / anchor['gop']:.2f}x {anchor_name}'s integer work at "
               f"{ours['gops_per_s'] / anchor['gops_per_s']:.2f}x its rate, and its other ops take "
               f"{ours['other_ms']:.1f} ms against {anchor['other_ms']:.1f}: profiled totals "

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgekit.measure.op_profile import (by_op_type, hot_int8_matmul, int8_matmul_shape, int8_matmul_work,
-                                         profile_nodes)
+                                         profile_nodes, profile_nodes_interleaved)
 from edgekit.errors import InputError
 from edgekit.build.passes.quantize_ort.int8 import quantize_dynamic_int8
 
@@ -52,6 +52,25 @@ def test_profile_finds_the_integer_matmul_and_its_shape(int8_model):
     work = int8_matmul_work(nodes)
     assert work["gop"] == pytest.approx(2 * M * K * N / 1e9) and work["nodes"] == 1
     assert work["ms"] + work["other_ms"] == pytest.approx(sum(n["ms"] for n in nodes))
+
+
+def test_interleaved_profiles_give_each_model_its_own_nodes(int8_model, tmp_path):
+    relu = helper.make_graph([helper.make_node("Relu", ["X"], ["Y"])], "relu",
+                             [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, M, K])],
+                             [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, M, K])])
+    relu_model = helper.make_model(relu, opset_imports=[helper.make_opsetid("", 17)])
+    relu_model.ir_version = 8
+    onnx.save(relu_model, str(tmp_path / "relu.onnx"))
+    feeds = {"X": np.random.default_rng(1).standard_normal((1, M, K)).astype(np.float32)}
+    profiles = profile_nodes_interleaved({"int8": int8_model, "relu": tmp_path / "relu.onnx"}, feeds, threads=1,
+                                         runs=4, warmup=1, settle_ms=1)
+    assert list(profiles) == ["int8", "relu"]
+    assert int8_matmul_work(profiles["int8"])["gop"] == pytest.approx(2 * M * K * N / 1e9)
+    assert [n["op_type"] for n in profiles["relu"]] == ["Relu"] and profiles["relu"][0]["ms"] > 0
+    with pytest.raises(InputError, match="runs must be positive"):
+        profile_nodes_interleaved({"relu": tmp_path / "relu.onnx"}, feeds, threads=1, runs=0)
+    with pytest.raises(InputError, match="settle_ms must not be negative"):
+        profile_nodes_interleaved({"relu": tmp_path / "relu.onnx"}, feeds, threads=1, settle_ms=-1)
 
 
 def test_shapes_of_qattention_and_other_nodes():

@@ -84,6 +84,9 @@ def test_work_table_compares_the_integer_work_and_rate_of_the_ort_pair():
     assert "| onnxruntime-int8 | 30 | 8.00 | 40.0 | 200 | 80% | 5.0 |" in text
     assert "0.80x optimum-ort-int8's integer work at 1.00x its rate" in text
     assert "profiled totals 45.0 and 60.0 ms (0.75x)" in text
+    without_probe = "\n".join(report.work_table({"a": prof["onnxruntime-int8"], "b": prof["optimum-ort-int8"]},
+                                                 pair=("a", "b")))
+    assert "| a | 30 | 8.00 | 40.0 | 200 | 5.0 |" in without_probe and "of the probe" not in without_probe
     del prof["optimum-ort-int8"]["int8_matmuls"]  # a result from before the table existed
     assert report.work_table(prof, peak_gops=250.0) == []
 

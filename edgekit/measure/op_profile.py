@@ -13,7 +13,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +44,41 @@ def profile_nodes(model_path: Path | str, feeds: dict[str, np.ndarray], *, threa
     _check_counts(runs, warmup)
     with tempfile.TemporaryDirectory(prefix="edgekit-profile-") as tmp:
         session = _spinning_session(model_path, threads=threads, profile_prefix=Path(tmp) / "profile")
-        wanted = {i.name for i in session.get_inputs()}
-        inputs = {k: v for k, v in feeds.items() if k in wanted}
+        inputs = _inputs_of(session, feeds)
         for _ in range(warmup + runs):
             session.run(None, inputs)
             if between is not None:
                 between()
-        events = json.loads(Path(session.end_profiling()).read_text())
+        return _nodes(json.loads(Path(session.end_profiling()).read_text()), runs)
+
+
+def profile_nodes_interleaved(models: Mapping[str, Path | str], feeds: dict[str, np.ndarray], *, threads: int,
+                              runs: int = 50, warmup: int = 10, settle_ms: float = 50.0) -> dict[str, list[dict]]:
+    """profile_nodes for several models whose calls take turns, one call each per round: a noisy machine's slow
+    spells then fall on every model alike, so their profiles can be set side by side. Each call is followed by
+    a settle_ms pause: a session's spinning threads would otherwise steal the next session's CPU."""
+    _check_counts(runs, warmup)
+    if settle_ms < 0:
+        raise InputError(f"settle_ms must not be negative, got {settle_ms}")
+    with tempfile.TemporaryDirectory(prefix="edgekit-profile-") as tmp:
+        sessions = {name: _spinning_session(path, threads=threads, profile_prefix=Path(tmp) / f"profile-{index}")
+                    for index, (name, path) in enumerate(models.items())}
+        inputs = {name: _inputs_of(session, feeds) for name, session in sessions.items()}
+        for _ in range(warmup + runs):
+            for name, session in sessions.items():
+                session.run(None, inputs[name])
+                time.sleep(settle_ms / 1e3)
+        return {name: _nodes(json.loads(Path(session.end_profiling()).read_text()), runs)
+                for name, session in sessions.items()}
+
+
+def _inputs_of(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    wanted = {i.name for i in session.get_inputs()}
+    return {k: v for k, v in feeds.items() if k in wanted}
+
+
+def _nodes(events: list[dict], runs: int) -> list[dict]:
+    """ORT's profile events as one entry per node, its kernel time the median over the last `runs` calls."""
     nodes: dict[str, dict] = {}
     for event in events:
         if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
