@@ -29,8 +29,8 @@ def ort_profiles(models: dict[str, Path], feeds: dict[str, np.ndarray], *, threa
     from edgekit.measure.op_profile import by_op_type, int8_matmul_work, profile_nodes_interleaved
 
     profiles = profile_nodes_interleaved(models, feeds, threads=threads, runs=runs, warmup=5)
-    return {name: {"tool": "onnxruntime profiler (kernel time by op type; the two models' calls interleaved, settle pauses)",
-                   **_shares([by_op_type(nodes)]), "int8_matmuls": int8_matmul_work(nodes)}
+    tool = "onnxruntime profiler (kernel time by op type; the models' calls interleaved, settle pauses)"
+    return {name: {"tool": tool, **_shares([by_op_type(nodes)]), "int8_matmuls": int8_matmul_work(nodes)}
             for name, nodes in profiles.items()}
 
 
